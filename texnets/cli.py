@@ -1,0 +1,74 @@
+"""What every front door (optimize.py, train.py, synthesize.py, evaluate.py) shares: one-line errors,
+warnings without source lines, device choice, and the JSON report written next to each output."""
+from __future__ import annotations
+
+import functools
+import platform
+import sys
+import time
+import warnings
+from collections.abc import Callable
+from pathlib import Path
+
+import torch
+
+from texnets import __version__
+from texnets.errors import TexnetsError
+
+
+def _one_line_warning(message, category, filename, lineno, file=None, line=None):
+    print(f"warning: {message}", file=file or sys.stderr)
+
+
+def main_guard(main: Callable[..., int | None]) -> Callable[..., int]:
+    """Wrap a CLI ``main``: a TexnetsError (or a missing file) becomes one ``error:`` line and exit 2;
+    Ctrl-C exits 130 without a traceback. Anything else is a bug and keeps its traceback."""
+
+    @functools.wraps(main)
+    def wrapper(*args, **kwargs) -> int:
+        warnings.showwarning = _one_line_warning
+        try:
+            return int(main(*args, **kwargs) or 0)
+        except TexnetsError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 2
+        except FileNotFoundError as exc:
+            print(f"error: file not found: {exc.filename or exc}", file=sys.stderr)
+            return 2
+        except KeyboardInterrupt:
+            print("interrupted", file=sys.stderr)
+            return 130
+
+    return wrapper
+
+
+def pick_device(name: str | None = "auto") -> torch.device:
+    """``auto`` is CUDA when available, else MPS, else CPU; an unavailable explicit choice is an error."""
+    if name in (None, "auto"):
+        if torch.cuda.is_available():
+            return torch.device("cuda")
+        if getattr(torch.backends, "mps", None) and torch.backends.mps.is_available():
+            return torch.device("mps")
+        return torch.device("cpu")
+    try:
+        device = torch.device(name)
+    except RuntimeError:
+        raise TexnetsError(f"unknown device {name!r}; use auto, cpu, cuda, cuda:1 or mps") from None
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise TexnetsError(f"device {name} requested but CUDA is not available here; use --device cpu")
+    return device
+
+
+def environment() -> dict:
+    """Versions and machine, recorded in every report so each figure can be reproduced."""
+    info = {"texnets": __version__, "torch": torch.__version__, "python": platform.python_version(),
+            "machine": f"{platform.machine()} {platform.processor() or ''}".strip(),
+            "threads": torch.get_num_threads(), "date": time.strftime("%Y-%m-%d")}
+    if torch.cuda.is_available():
+        info["gpu"] = torch.cuda.get_device_name()
+    return info
+
+
+def report_path(output: str | Path) -> Path:
+    """The JSON report that goes with an output file: ``out.png`` -> ``out.json``."""
+    return Path(output).with_suffix(".json")

@@ -1,0 +1,256 @@
+"""Image input and output: files, built-in images, cached URLs; resizing; atomic saving; labelled grids.
+
+Inside texnets an image is a float tensor, RGB, in [0, 1], shaped (N, 3, H, W). Everything that
+arrives in another form (grayscale, RGBA, palette, CMYK, 16-bit, EXIF-rotated) is converted here.
+Every user-facing failure is a ``TexnetsError`` with a one-line message.
+"""
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import os
+import tempfile
+import urllib.request
+import warnings
+from pathlib import Path
+
+import numpy as np
+import torch
+import torchvision.transforms.v2.functional as TF
+from PIL import Image, ImageDraw, ImageOps, UnidentifiedImageError
+from torchvision import io as tvio
+from torchvision.utils import make_grid
+
+from texnets.errors import TexnetsError
+
+# Photographs and textures shipped inside scikit-image (no download), usable as ``builtin:<name>``.
+BUILTIN_IMAGES = {
+    "coffee": "coffee",                 # cup of coffee on a table (content)
+    "astronaut": "astronaut",           # Eileen Collins portrait (content)
+    "chelsea": "chelsea",               # a cat (content)
+    "rocket": "rocket",                 # launch pad (content)
+    "immunohistochemistry": "immunohistochemistry",  # stained tissue: a colourful stochastic texture
+    "hubble": "hubble_deep_field",      # galaxies on black (texture)
+    "brick": "brick",                   # grayscale brick wall (texture)
+    "grass": "grass",                   # grayscale grass (texture)
+    "gravel": "gravel",                 # grayscale gravel (texture)
+}
+IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".webp", ".bmp", ".tif", ".tiff", ".gif")
+
+
+def cache_dir() -> Path:
+    """Where downloads are kept: $TEXNETS_CACHE, else $XDG_CACHE_HOME/texnets, else ~/.cache/texnets."""
+    root = os.environ.get("TEXNETS_CACHE") or os.path.join(
+        os.environ.get("XDG_CACHE_HOME", os.path.expanduser("~/.cache")), "texnets")
+    return Path(root)
+
+
+# --------------------------------------------------------------------------------------------------
+# Reading
+
+def _to_float(image: torch.Tensor) -> torch.Tensor:
+    if image.dtype == torch.uint8:
+        return image.float() / 255.0
+    if image.dtype == torch.uint16:
+        return image.to(torch.int32).float() / 65535.0
+    return image.float()
+
+
+def _read_with_pil(path: Path) -> torch.Tensor:
+    """Formats torchvision does not decode (BMP, TIFF): Pillow, with the same conversions."""
+    with Image.open(path) as pil:
+        pil = ImageOps.exif_transpose(pil)
+        if pil.mode in ("I;16", "I;16B", "I;16L", "I"):
+            array = np.asarray(pil, dtype=np.float32) / (65535.0 if pil.mode.startswith("I;16") else 2**31 - 1)
+            return torch.from_numpy(array).unsqueeze(0).expand(3, -1, -1).clone()
+        array = np.asarray(pil.convert("RGB"))
+    return torch.from_numpy(array.copy()).permute(2, 0, 1).float() / 255.0
+
+
+def read_image(path: str | os.PathLike) -> torch.Tensor:
+    """Decode an image file to a (3, H, W) float tensor in [0, 1]."""
+    path = Path(path)
+    if not path.exists():
+        raise TexnetsError(f"image not found: {path}")
+    if path.is_dir():
+        raise TexnetsError(f"expected an image file, got a directory: {path}")
+    try:
+        with Image.open(path) as probe:
+            fmt = probe.format
+    except UnidentifiedImageError:
+        raise TexnetsError(f"not an image file (unrecognised format): {path}") from None
+    except OSError as exc:
+        raise TexnetsError(f"cannot read {path}: {exc}") from None
+    try:
+        if fmt in ("JPEG", "PNG", "WEBP", "GIF"):
+            # torchvision's decoders: fast, and they convert gray/palette/RGBA/CMYK/16-bit to RGB.
+            data = tvio.read_file(str(path))
+            image = tvio.decode_image(data, mode=tvio.ImageReadMode.RGB, apply_exif_orientation=True)
+            return _to_float(image)
+        return _read_with_pil(path)
+    except (RuntimeError, OSError, ValueError, SyntaxError) as exc:
+        reason = str(exc).strip().splitlines()[-1] if str(exc).strip() else type(exc).__name__
+        raise TexnetsError(f"truncated or corrupt {fmt} image: {path} ({reason[:120]})") from None
+
+
+def _builtin(name: str) -> torch.Tensor:
+    if name not in BUILTIN_IMAGES:
+        raise TexnetsError(f"unknown built-in image {name!r}; choose one of {', '.join(sorted(BUILTIN_IMAGES))}")
+    import skimage.data  # imported lazily: only built-ins need it
+    array = getattr(skimage.data, BUILTIN_IMAGES[name])()
+    image = torch.from_numpy(np.ascontiguousarray(array)).float() / 255.0
+    if image.ndim == 2:
+        image = image.unsqueeze(0).expand(3, -1, -1)
+    else:
+        image = image[..., :3].permute(2, 0, 1)
+    return image.contiguous()
+
+
+def fetch_url(url: str, sha256: str | None = None, timeout: float = 30.0) -> Path:
+    """Download ``url`` once into the cache and return the local path.
+
+    A ``#sha256=<hex>`` suffix on the URL (or ``sha256=``) is checked against the file; a mismatch
+    deletes the download. Offline, an uncached URL raises a one-line error asking for a local path.
+    """
+    url, _, fragment = url.partition("#")
+    if fragment.startswith("sha256="):
+        sha256 = sha256 or fragment[len("sha256="):]
+    name = os.path.basename(url.split("?")[0]) or "download"
+    target = cache_dir() / "downloads" / f"{hashlib.sha256(url.encode()).hexdigest()[:16]}_{name}"
+    if not target.is_file():
+        target.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            with urllib.request.urlopen(url, timeout=timeout) as response, atomic_path(target) as tmp:
+                Path(tmp).write_bytes(response.read())
+        except TexnetsError:
+            raise
+        except Exception as exc:
+            raise TexnetsError(f"cannot download {url} ({type(exc).__name__}: {exc}); "
+                               f"offline? download it elsewhere and pass a local path instead") from None
+    if sha256:
+        digest = hashlib.sha256(target.read_bytes()).hexdigest()
+        if digest != sha256.lower():
+            target.unlink(missing_ok=True)
+            raise TexnetsError(f"checksum mismatch for {url}: expected sha256 {sha256}, got {digest}")
+    return target
+
+
+def resize(image: torch.Tensor, size: int | tuple[int, int] | None) -> torch.Tensor:
+    """Resize with antialiasing. ``size`` int: shorter side; (H, W): exact; None: unchanged."""
+    if size is None:
+        return image
+    if isinstance(size, (list, tuple)):
+        size = [int(s) for s in size]
+        if len(size) == 1:
+            size = size[0]
+    return TF.resize(image, size if isinstance(size, list) else [int(size)], antialias=True).clamp(0, 1)
+
+
+def load_image(spec: str | os.PathLike, size: int | tuple[int, int] | None = None,
+               what: str = "image") -> torch.Tensor:
+    """Load a path, ``builtin:<name>`` or an http(s) URL as a (1, 3, H, W) tensor in [0, 1].
+
+    ``size`` resizes (int: shorter side; (H, W): exact). Upsampling an image beyond its native
+    resolution is allowed but warned about, since it blurs the statistics the losses match.
+    """
+    spec = str(spec)
+    if spec.startswith("builtin:"):
+        image = _builtin(spec[len("builtin:"):])
+    elif spec.startswith(("http://", "https://")):
+        image = read_image(fetch_url(spec))
+    else:
+        image = read_image(spec)
+    if size is not None:
+        h, w = image.shape[-2:]
+        wanted = min(size) if isinstance(size, (list, tuple)) else size
+        if wanted > min(h, w):
+            warnings.warn(f"the {what} {spec} is {w}x{h}, smaller than the requested size {size}: "
+                          f"it is upsampled, which blurs its fine detail", stacklevel=2)
+        image = resize(image, size)
+    return image.unsqueeze(0).contiguous()
+
+
+def list_images(folder: str | os.PathLike) -> list[Path]:
+    """Image files under ``folder`` (recursive), sorted by path."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise TexnetsError(f"not a folder: {folder}")
+    return sorted(p for p in folder.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file())
+
+
+# --------------------------------------------------------------------------------------------------
+# Writing
+
+@contextlib.contextmanager
+def atomic_path(path: str | os.PathLike):
+    """Yield a temporary path beside ``path``; rename it onto ``path`` only if the block succeeds.
+
+    A crash, Ctrl-C or error inside the block leaves no half-written ``path`` behind.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    os.close(fd)
+    try:
+        yield tmp
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+
+
+def to_uint8(image: torch.Tensor) -> torch.Tensor:
+    """(3, H, W) or (1, 3, H, W) float in [0, 1] -> (3, H, W) uint8 on the CPU."""
+    if image.ndim == 4:
+        if image.shape[0] != 1:
+            raise ValueError("to_uint8 takes one image")
+        image = image[0]
+    return (image.detach().float().clamp(0, 1) * 255).round().to(torch.uint8).cpu()
+
+
+def save_image(image: torch.Tensor, path: str | os.PathLike, quality: int = 95) -> Path:
+    """Save one image atomically; the format follows the suffix (.png, .jpg/.jpeg)."""
+    path = Path(path)
+    suffix = path.suffix.lower()
+    data = to_uint8(image)
+    if suffix == ".png":
+        encoded = tvio.encode_png(data)
+    elif suffix in (".jpg", ".jpeg"):
+        encoded = tvio.encode_jpeg(data, quality=quality)
+    else:
+        raise TexnetsError(f"unsupported output format {suffix!r} for {path}; use .png or .jpg")
+    with atomic_path(path) as tmp:
+        Path(tmp).write_bytes(encoded.numpy().tobytes())
+    return path
+
+
+def save_json(data: dict, path: str | os.PathLike) -> Path:
+    """Write a JSON report atomically (indentation for humans, sorted keys for diffs)."""
+    path = Path(path)
+    with atomic_path(path) as tmp:
+        Path(tmp).write_text(json.dumps(data, indent=2, sort_keys=True, default=str) + "\n")
+    return path
+
+
+def labelled_grid(images: list[torch.Tensor], labels: list[str], columns: int | None = None,
+                  cell: int | None = None) -> torch.Tensor:
+    """Tile images (each (1, 3, H, W) or (3, H, W)) into one (3, H', W') image with a caption each.
+
+    Images are resized to a common cell height first; captions are drawn by Pillow in a strip under
+    each cell (torchvision draws text only inside boxes).
+    """
+    if len(images) != len(labels):
+        raise ValueError("one label per image")
+    tiles = [im[0] if im.ndim == 4 else im for im in images]
+    cell = cell or max(t.shape[-2] for t in tiles)
+    tiles = [resize(t.detach().float().cpu(), [cell, round(t.shape[-1] * cell / t.shape[-2])]) for t in tiles]
+    width = max(t.shape[-1] for t in tiles)
+    strip = 14
+    captioned = []
+    for tile, label in zip(tiles, labels):
+        canvas = Image.new("RGB", (width, cell + strip), "white")
+        canvas.paste(Image.fromarray(to_uint8(tile).permute(1, 2, 0).numpy()), (0, 0))
+        ImageDraw.Draw(canvas).text((2, cell + 1), label[: max(1, width // 6)], fill="black")
+        captioned.append(torch.from_numpy(np.asarray(canvas).copy()).permute(2, 0, 1).float() / 255)
+    return make_grid(captioned, nrow=columns or len(captioned), padding=2, pad_value=1.0)

@@ -1,0 +1,233 @@
+"""Per-image optimisation baselines: Gatys texture synthesis, Gatys style transfer and
+Mahendran & Vedaldi feature inversion. Each optimises the pixels of one image against a
+``PerceptualCriterion`` built from the shared encoder and losses; ``optimize.py`` is their CLI.
+
+Defaults, with their sources:
+  * texture layers relu1_1, pool1..pool4 and average pooling: Gatys et al. 2015 ("Texture Synthesis
+    Using Convolutional Neural Networks"), whose best results used conv1_1 and pool1-4 of an
+    average-pooled VGG19 (their conv1_1 is rectified, hence relu1_1 here).
+  * style layers relu1_1..relu5_1, content layer relu4_2, init from the content image, L-BFGS:
+    Gatys et al. 2016 ("Image Style Transfer Using Convolutional Neural Networks").
+  * luminance-only transfer for colour preservation: Gatys et al. 2017 ("Controlling Perceptual
+    Factors in Neural Style Transfer"), section 5.
+  * inversion with a TV (β=2) regulariser: Mahendran & Vedaldi 2015 ("Understanding Deep Image
+    Representations by Inverting Them").
+"""
+from __future__ import annotations
+
+import time
+import warnings
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+import kornia.color
+import torch
+import torch.nn.functional as F
+from tqdm.auto import tqdm
+
+from texnets.errors import TexnetsError
+from texnets.images import resize
+from texnets.losses import ContentLoss, PerceptualCriterion, make_style_loss
+from texnets.vgg import VGGEncoder, check_layers
+
+TEXTURE_LAYERS = ("relu1_1", "pool1", "pool2", "pool3", "pool4")
+STYLE_LAYERS = ("relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1")
+CONTENT_LAYERS = ("relu4_2",)
+OPTIMIZERS = ("lbfgs", "adam")
+DEFAULT_LR = {"lbfgs": 1.0, "adam": 0.02}
+
+
+@dataclass
+class OptimResult:
+    image: torch.Tensor                   # (1, 3, H, W) in [0, 1], on the CPU
+    losses: dict[str, float]              # final values: total, each term, each term's layers
+    first_losses: dict[str, float]        # values at step 0, to see how far the run got
+    steps: int
+    seconds: float
+    history: list[float] = field(default_factory=list)  # total loss per step
+    stopped: str | None = None            # why the run ended early, if it did
+
+    @property
+    def seconds_per_step(self) -> float:
+        return self.seconds / max(self.steps, 1)
+
+
+def _floats(logs: dict) -> dict[str, float]:
+    return {key: float(value) for key, value in logs.items()}
+
+
+def optimize_pixels(init: torch.Tensor, criterion: PerceptualCriterion, steps: int, optimizer: str = "lbfgs",
+                    lr: float | None = None, progress: bool | str = True,
+                    on_step: Callable[[int, torch.Tensor], None] | None = None) -> OptimResult:
+    """Minimise ``criterion`` over the pixels of ``init`` for ``steps`` iterations.
+
+    One step is one L-BFGS iteration (one function evaluation) or one Adam update. Pixels are
+    clamped to [0, 1] after every step. A non-finite loss stops the run and returns the last image
+    whose loss was finite, with ``stopped`` saying so.
+    """
+    if optimizer not in OPTIMIZERS:
+        raise TexnetsError(f"unknown optimizer {optimizer!r}; choose one of {', '.join(OPTIMIZERS)}")
+    if steps < 1:
+        raise TexnetsError("--steps must be at least 1")
+    lr = DEFAULT_LR[optimizer] if lr is None else lr
+    pixels = init.detach().clone().clamp(0, 1).requires_grad_(True)
+    if optimizer == "lbfgs":
+        # max_iter=1 makes one .step() one iteration, so progress and snapshots count iterations;
+        # the curvature history persists across calls in the optimiser state.
+        opt = torch.optim.LBFGS([pixels], lr=lr, max_iter=1, history_size=50)
+    else:
+        opt = torch.optim.Adam([pixels], lr=lr)
+
+    last: dict = {}
+
+    def closure():
+        opt.zero_grad(set_to_none=True)
+        loss, logs = criterion(pixels)
+        last["loss"], last["logs"] = loss.detach(), logs
+        if torch.isfinite(loss):
+            loss.backward()
+        return loss
+
+    best_image = pixels.detach().clone()
+    first, history, stopped = None, [], None
+    bar = tqdm(range(steps), desc=progress if isinstance(progress, str) else "optimising",
+               disable=not progress, leave=False, dynamic_ncols=True)
+    start = time.perf_counter()
+    step = 0
+    for step in bar:
+        opt.step(closure)
+        if not torch.isfinite(last["loss"]):
+            stopped = f"non-finite loss at step {step}; kept the last finite image"
+            warnings.warn(stopped, stacklevel=2)
+            break
+        history.append(float(last["loss"]))
+        first = first or _floats(last["logs"])
+        final_logs = last["logs"]
+        with torch.no_grad():
+            pixels.clamp_(0, 1)
+            best_image.copy_(pixels)
+        bar.set_postfix(loss=f"{history[-1]:.4g}", refresh=False)
+        if on_step is not None:
+            on_step(step + 1, best_image)
+    seconds = time.perf_counter() - start
+    if first is None:
+        raise TexnetsError("the loss was not finite at the first step; check the inputs and weights")
+    # The logged losses belong to the image *before* the last update; evaluate the returned image.
+    with torch.no_grad():
+        _, final_logs = criterion(best_image)
+    return OptimResult(image=best_image.cpu(), losses=_floats(final_logs), first_losses=first,
+                       steps=len(history), seconds=seconds, history=history, stopped=stopped)
+
+
+def noise_like(shape: Sequence[int], seed: int | None, device) -> torch.Tensor:
+    generator = torch.Generator().manual_seed(seed) if seed is not None else None
+    return torch.rand(tuple(shape), generator=generator).to(device)
+
+
+def make_encoder(layers: Sequence[str], encoder: VGGEncoder | dict | None, device) -> VGGEncoder:
+    """Reuse an encoder that reaches ``layers``, or build one from ``encoder`` options."""
+    if isinstance(encoder, VGGEncoder):
+        check_layers(layers, encoder.arch)
+        if set(layers) - set(encoder.body.keys()):
+            raise TexnetsError(f"the given encoder stops at {encoder.layers[-1]}; it cannot return {layers}")
+        return encoder.to(device)
+    return VGGEncoder(layers, **(encoder or {})).to(device)
+
+
+def texture_criterion(exemplar: torch.Tensor, layers: Sequence[str] = TEXTURE_LAYERS, loss: str = "gram",
+                      encoder: VGGEncoder | dict | None = None, layer_weights=None,
+                      loss_options: dict | None = None, device="cpu") -> PerceptualCriterion:
+    layers = check_layers(layers, getattr(encoder, "arch", (encoder or {}).get("arch", "vgg19")))
+    enc = make_encoder(layers, encoder, device)
+    with torch.no_grad():
+        target = enc(exemplar.to(device), layers)
+    style = make_style_loss(loss, layers, layer_weights, target, **(loss_options or {})).to(device)
+    return PerceptualCriterion(enc, {"style": (style, 1.0)})
+
+
+def synthesize_texture(exemplar: torch.Tensor, size: tuple[int, int], layers: Sequence[str] = TEXTURE_LAYERS,
+                       loss: str = "gram", steps: int = 300, optimizer: str = "lbfgs", lr: float | None = None,
+                       seed: int | None = 0, encoder: VGGEncoder | dict | None = None, layer_weights=None,
+                       loss_options: dict | None = None, device="cpu", progress: bool | str = True,
+                       on_step=None) -> OptimResult:
+    """Gatys et al. 2015: optimise white noise until its feature statistics match the exemplar's."""
+    criterion = texture_criterion(exemplar, layers, loss, encoder, layer_weights, loss_options, device)
+    init = noise_like((1, 3, *size), seed, device)
+    return optimize_pixels(init, criterion, steps, optimizer, lr, progress, on_step)
+
+
+def match_luminance(style_y: torch.Tensor, content_y: torch.Tensor) -> torch.Tensor:
+    """Shift and scale the style's luminance to the content's mean and deviation (Gatys et al. 2017)."""
+    return ((style_y - style_y.mean()) / (style_y.std() + 1e-6) * content_y.std() + content_y.mean()).clamp(0, 1)
+
+
+def transfer_style(content: torch.Tensor, style: torch.Tensor, content_layers: Sequence[str] = CONTENT_LAYERS,
+                   style_layers: Sequence[str] = STYLE_LAYERS, loss: str = "gram", content_weight: float = 1.0,
+                   style_weight: float = 1e4, tv_weight: float = 0.0, steps: int = 300,
+                   optimizer: str = "lbfgs", lr: float | None = None, init: str = "content",
+                   seed: int | None = 0, scales: int = 1, preserve_color: bool = False,
+                   encoder: VGGEncoder | dict | None = None, layer_weights="inverse_channels",
+                   loss_options: dict | None = None, device="cpu", progress: bool | str = True,
+                   on_step=None) -> OptimResult:
+    """Gatys et al. 2016 style transfer; ``scales > 1`` runs coarse to fine, each scale starting from
+    the upsampled result of the previous one; ``preserve_color`` transfers luminance only."""
+    if init not in ("content", "noise"):
+        raise TexnetsError(f"--init must be 'content' or 'noise', not {init!r}")
+    content_ycbcr = None
+    if preserve_color:
+        content_ycbcr = kornia.color.rgb_to_ycbcr(content)
+        content_y = content_ycbcr[:, :1]
+        style = match_luminance(kornia.color.rgb_to_ycbcr(style)[:, :1], content_y).expand(-1, 3, -1, -1)
+        content = content_y.expand(-1, 3, -1, -1)
+    arch = getattr(encoder, "arch", (encoder or {}).get("arch", "vgg19"))
+    content_layers, style_layers = check_layers(content_layers, arch), check_layers(style_layers, arch)
+    enc = make_encoder(check_layers([*content_layers, *style_layers], arch), encoder, device)
+
+    height, width = content.shape[-2:]
+    image, result, total_seconds, total_steps = None, None, 0.0, 0
+    for scale in range(scales - 1, -1, -1):
+        size = [max(16, height >> scale), max(16, width >> scale)]
+        content_s = resize(content[0], size).unsqueeze(0).to(device)
+        style_s = style.to(device)
+        if scale:
+            style_s = resize(style[0], max(16, min(style.shape[-2:]) >> scale)).unsqueeze(0).to(device)
+        with torch.no_grad():
+            content_target = enc(content_s, content_layers)
+            style_target = enc(style_s, style_layers)
+        terms = {"content": (ContentLoss(content_layers, target=content_target), content_weight),
+                 "style": (make_style_loss(loss, style_layers, layer_weights, style_target,
+                                           **(loss_options or {})).to(device), style_weight)}
+        criterion = PerceptualCriterion(enc, terms, tv_weight=tv_weight)
+        if image is not None:
+            start = F.interpolate(image.to(device), size=size, mode="bilinear", align_corners=False)
+        elif init == "content":
+            start = content_s
+        else:
+            start = noise_like((1, 3, *size), seed, device)
+        label = progress if isinstance(progress, str) or not progress else f"scale {scales - scale}/{scales}"
+        result = optimize_pixels(start, criterion, steps, optimizer, lr, label, on_step)
+        image, total_seconds, total_steps = result.image, total_seconds + result.seconds, total_steps + result.steps
+        if result.stopped:
+            break
+    result.seconds, result.steps = total_seconds, total_steps
+    if content_ycbcr is not None:
+        y = kornia.color.rgb_to_ycbcr(result.image)[:, :1]
+        y = F.interpolate(y, size=content_ycbcr.shape[-2:], mode="bilinear", align_corners=False)
+        result.image = kornia.color.ycbcr_to_rgb(torch.cat([y, content_ycbcr[:, 1:].cpu()], 1)).clamp(0, 1)
+    return result
+
+
+def invert_features(target: torch.Tensor, layers: Sequence[str], tv_weight: float = 0.0, steps: int = 300,
+                    optimizer: str = "lbfgs", lr: float | None = None, seed: int | None = 0,
+                    encoder: VGGEncoder | dict | None = None, device="cpu", progress: bool | str = True,
+                    on_step=None) -> OptimResult:
+    """Mahendran & Vedaldi 2015: find an image, from noise, whose features at ``layers`` match the target's."""
+    arch = getattr(encoder, "arch", (encoder or {}).get("arch", "vgg19"))
+    layers = check_layers(layers, arch)
+    enc = make_encoder(layers, encoder, device)
+    with torch.no_grad():
+        features = enc(target.to(device), layers)
+    criterion = PerceptualCriterion(enc, {"content": (ContentLoss(layers, target=features), 1.0)},
+                                    tv_weight=tv_weight)
+    init = noise_like(target.shape, seed, device)
+    return optimize_pixels(init, criterion, steps, optimizer, lr, progress, on_step)
