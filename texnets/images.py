@@ -13,13 +13,13 @@ import os
 import tempfile
 import urllib.request
 import warnings
+import zlib
 from pathlib import Path
 
 import numpy as np
 import torch
 import torchvision.transforms.v2.functional as TF
 from PIL import Image, ImageDraw, ImageOps, UnidentifiedImageError
-from torchvision import io as tvio
 from torchvision.utils import make_grid
 
 from texnets.errors import TexnetsError
@@ -49,49 +49,42 @@ def cache_dir() -> Path:
 # --------------------------------------------------------------------------------------------------
 # Reading
 
-def _to_float(image: torch.Tensor) -> torch.Tensor:
-    if image.dtype == torch.uint8:
-        return image.float() / 255.0
-    if image.dtype == torch.uint16:
-        return image.to(torch.int32).float() / 65535.0
-    return image.float()
-
-
-def _read_with_pil(path: Path) -> torch.Tensor:
-    """Formats torchvision does not decode (BMP, TIFF): Pillow, with the same conversions."""
-    with Image.open(path) as pil:
-        pil = ImageOps.exif_transpose(pil)
-        if pil.mode in ("I;16", "I;16B", "I;16L", "I"):
-            array = np.asarray(pil, dtype=np.float32) / (65535.0 if pil.mode.startswith("I;16") else 2**31 - 1)
-            return torch.from_numpy(array).unsqueeze(0).expand(3, -1, -1).clone()
-        array = np.asarray(pil.convert("RGB"))
+def _pil_to_tensor(pil: Image.Image) -> torch.Tensor:
+    """Any Pillow mode -> (3, H, W) float in [0, 1]: gray and 16-bit replicated, alpha dropped, CMYK and
+    palette converted."""
+    if pil.mode in ("I;16", "I;16B", "I;16L", "I"):
+        scale = 65535.0 if pil.mode.startswith("I;16") or np.asarray(pil).max() > 255 else 255.0
+        array = np.asarray(pil, dtype=np.float32) / scale
+        return torch.from_numpy(array).clamp(0, 1).unsqueeze(0).expand(3, -1, -1).clone()
+    if pil.mode == "P":
+        pil = pil.convert("RGBA")  # palette transparency survives only through RGBA
+    array = np.asarray(pil.convert("RGB"))
     return torch.from_numpy(array.copy()).permute(2, 0, 1).float() / 255.0
 
 
 def read_image(path: str | os.PathLike) -> torch.Tensor:
-    """Decode an image file to a (3, H, W) float tensor in [0, 1]."""
+    """Decode an image file to a (3, H, W) float tensor in [0, 1], honouring EXIF orientation.
+
+    Decoded with Pillow rather than torchvision.io: torchvision 0.29 deprecates its decoders, and its
+    PNG decoder crashes the process (segfault) on corrupt data, where Pillow raises an error we can
+    report in one line.
+    """
     path = Path(path)
     if not path.exists():
         raise TexnetsError(f"image not found: {path}")
     if path.is_dir():
         raise TexnetsError(f"expected an image file, got a directory: {path}")
     try:
-        with Image.open(path) as probe:
-            fmt = probe.format
+        with Image.open(path) as pil:
+            fmt = pil.format
+            pil.load()
+            return _pil_to_tensor(ImageOps.exif_transpose(pil))
     except UnidentifiedImageError:
         raise TexnetsError(f"not an image file (unrecognised format): {path}") from None
-    except OSError as exc:
-        raise TexnetsError(f"cannot read {path}: {exc}") from None
-    try:
-        if fmt in ("JPEG", "PNG", "WEBP", "GIF"):
-            # torchvision's decoders: fast, and they convert gray/palette/RGBA/CMYK/16-bit to RGB.
-            data = tvio.read_file(str(path))
-            image = tvio.decode_image(data, mode=tvio.ImageReadMode.RGB, apply_exif_orientation=True)
-            return _to_float(image)
-        return _read_with_pil(path)
-    except (RuntimeError, OSError, ValueError, SyntaxError) as exc:
+    except (OSError, ValueError, SyntaxError, zlib.error, Image.DecompressionBombError) as exc:
         reason = str(exc).strip().splitlines()[-1] if str(exc).strip() else type(exc).__name__
-        raise TexnetsError(f"truncated or corrupt {fmt} image: {path} ({reason[:120]})") from None
+        kind = f"{fmt} image" if "fmt" in locals() else "image"
+        raise TexnetsError(f"truncated or corrupt {kind}: {path} ({reason[:100]})") from None
 
 
 def _builtin(name: str) -> torch.Tensor:
@@ -163,8 +156,11 @@ def load_image(spec: str | os.PathLike, size: int | tuple[int, int] | None = Non
         image = read_image(spec)
     if size is not None:
         h, w = image.shape[-2:]
-        wanted = min(size) if isinstance(size, (list, tuple)) else size
-        if wanted > min(h, w):
+        if isinstance(size, (list, tuple)) and len(size) == 2:  # (H, W): upsampled if either side grows
+            upsampled = size[0] > h or size[1] > w
+        else:
+            upsampled = (size[0] if isinstance(size, (list, tuple)) else size) > min(h, w)
+        if upsampled:
             warnings.warn(f"the {what} {spec} is {w}x{h}, smaller than the requested size {size}: "
                           f"it is upsampled, which blurs its fine detail", stacklevel=2)
         image = resize(image, size)
@@ -210,18 +206,19 @@ def to_uint8(image: torch.Tensor) -> torch.Tensor:
 
 
 def save_image(image: torch.Tensor, path: str | os.PathLike, quality: int = 95) -> Path:
-    """Save one image atomically; the format follows the suffix (.png, .jpg/.jpeg)."""
+    """Save one image atomically; the format follows the suffix (.png, .jpg/.jpeg).
+
+    Pillow encodes (torchvision 0.29 deprecates its encoders); the temporary-file-then-rename keeps
+    an interrupted save from leaving a half-written image.
+    """
     path = Path(path)
-    suffix = path.suffix.lower()
-    data = to_uint8(image)
-    if suffix == ".png":
-        encoded = tvio.encode_png(data)
-    elif suffix in (".jpg", ".jpeg"):
-        encoded = tvio.encode_jpeg(data, quality=quality)
-    else:
-        raise TexnetsError(f"unsupported output format {suffix!r} for {path}; use .png or .jpg")
+    formats = {".png": "PNG", ".jpg": "JPEG", ".jpeg": "JPEG"}
+    if path.suffix.lower() not in formats:
+        raise TexnetsError(f"unsupported output format {path.suffix!r} for {path}; use .png or .jpg")
+    pil = Image.fromarray(to_uint8(image).permute(1, 2, 0).numpy())
+    options = {"quality": quality} if formats[path.suffix.lower()] == "JPEG" else {}
     with atomic_path(path) as tmp:
-        Path(tmp).write_bytes(encoded.numpy().tobytes())
+        pil.save(tmp, format=formats[path.suffix.lower()], **options)
     return path
 
 

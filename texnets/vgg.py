@@ -115,7 +115,7 @@ def _from_torchvision_layout(state: dict, arch: str) -> dict:
     """Map torchvision's ``features.{index}.weight`` keys to texnets layer names."""
     weights, index = {}, 0
     for name in layer_names(arch):
-        if name.startswith("conv"):
+        if name.startswith("conv") and f"features.{index}.weight" in state:  # a partial file may stop early
             weights[name] = (state[f"features.{index}.weight"].float(), state[f"features.{index}.bias"].float())
         index += 1
     return weights
