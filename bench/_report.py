@@ -1,0 +1,46 @@
+"""Shared by every bench script: machine description and in-place update of one BENCHMARKS.md section."""
+from __future__ import annotations
+
+import os
+import platform
+import re
+import resource
+import time
+from pathlib import Path
+
+import torch
+
+BENCHMARKS = Path(__file__).resolve().parents[1] / "BENCHMARKS.md"
+HEADER = ("# Benchmarks\n\nEvery figure below was produced by a script in `bench/`; each section names its command, "
+          "machine and date. Re-run a script to refresh its section; the others are left as they are.\n")
+
+
+def machine() -> str:
+    cpu = platform.processor() or platform.machine()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    gpu = f", GPU {torch.cuda.get_device_name()}" if torch.cuda.is_available() else ", no GPU"
+    return f"{cpu}, {os.cpu_count()} cores, torch {torch.__version__} ({torch.get_num_threads()} threads){gpu}"
+
+
+def today() -> str:
+    return time.strftime("%Y-%m-%d")
+
+
+def peak_rss_mb() -> float:
+    """This process's peak resident memory (Linux reports KiB)."""
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def update_section(key: str, markdown: str) -> None:
+    """Replace (or append) the block between ``<!-- key:start -->`` and ``<!-- key:end -->``."""
+    text = BENCHMARKS.read_text() if BENCHMARKS.exists() else HEADER
+    block = f"<!-- {key}:start -->\n{markdown.strip()}\n<!-- {key}:end -->"
+    pattern = re.compile(rf"<!-- {re.escape(key)}:start -->.*?<!-- {re.escape(key)}:end -->", re.S)
+    text = pattern.sub(lambda _: block, text) if pattern.search(text) else text.rstrip() + "\n\n" + block + "\n"
+    BENCHMARKS.write_text(text)
