@@ -28,7 +28,6 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from bench._report import machine, peak_rss_mb, today, update_section  # noqa: E402
 from texnets import optim  # noqa: E402
 from texnets.images import load_image  # noqa: E402
-from texnets.vgg import VGGEncoder  # noqa: E402
 
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
 
