@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import io
 import json
+import os
 import urllib.error
 import urllib.request
 import warnings
@@ -464,3 +465,10 @@ def test_labelled_grid():
     assert column.shape == (3, 2 + 2 * (34 + 2), 2 + 30 + 2)
     with pytest.raises(ValueError):
         labelled_grid([first], ["a", "b"])
+
+
+def test_saved_files_get_the_usual_permissions_not_mkstemps_0600(tmp_path):
+    path = save_image(torch.rand(3, 8, 8), tmp_path / "perm.png")
+    umask = os.umask(0)
+    os.umask(umask)
+    assert path.stat().st_mode & 0o777 == 0o666 & ~umask
