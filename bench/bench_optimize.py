@@ -91,8 +91,8 @@ def overhead_ratio(size: int = 256, repeats: int = 15) -> dict:
 
 
 def encoder_load_seconds() -> float:
-    code = ("import time; t=time.perf_counter(); from texnets.vgg import VGGEncoder; import torch;"
-            "t=time.perf_counter(); VGGEncoder(); print(time.perf_counter()-t)")
+    code = (f"import torch; torch.set_num_threads({torch.get_num_threads()}); import time;"
+            "from texnets.vgg import VGGEncoder; t=time.perf_counter(); VGGEncoder(); print(time.perf_counter()-t)")
     runs = [float(subprocess.check_output([sys.executable, "-c", code], cwd=Path(__file__).resolve().parents[1],
                                           text=True).strip().splitlines()[-1]) for _ in range(3)]
     return statistics.median(runs)
@@ -101,8 +101,11 @@ def encoder_load_seconds() -> float:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--quick", action="store_true", help="small sizes and few steps; do not write BENCHMARKS.md")
+    parser.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's choice)")
     parser.add_argument("--child", nargs=3, metavar=("METHOD", "SIZE", "STEPS"), help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.threads:
+        torch.set_num_threads(args.threads)
     if args.child:
         print(json.dumps(child_steps(args.child[0], int(args.child[1]), int(args.child[2]))))
         return 0
@@ -111,7 +114,9 @@ def main() -> int:
     rows = []
     for method in ("texture", "style"):
         for size in sizes:
-            out = subprocess.check_output([sys.executable, __file__, "--child", method, str(size), str(steps)], text=True)
+            threads = ["--threads", str(args.threads)] if args.threads else []
+            out = subprocess.check_output([sys.executable, __file__, "--child", method, str(size), str(steps), *threads],
+                                          text=True)
             result = json.loads(out.strip().splitlines()[-1])
             rows.append(f"| {method} | {size}² | {result['seconds_per_step']:.3f} | {result['peak_rss_mb']:.0f} |")
             print(rows[-1], flush=True)
@@ -122,12 +127,12 @@ def main() -> int:
     if args.quick:
         return 0
 
-    command = "python bench/bench_optimize.py"
+    command = "python bench/bench_optimize.py" + (f" --threads {args.threads}" if args.threads else "")
     markdown = f"""## Optimisation baselines (optimize.py)
 
 Command: `{command}` · machine: {machine()} · date: {today()}
 
-Seconds per L-BFGS step (one iteration, one loss and gradient evaluation; median of {steps} steps after a
+Seconds per L-BFGS step (one iteration, one loss and gradient evaluation; mean of {steps} steps after a
 warm-up run) and the peak resident memory of the whole process. Texture: Gatys'15 layers relu1_1,
 pool1–pool4, average pooling, Gram loss, on `pebbles.jpg`. Style: Gatys'16 layers (content relu4_2,
 style relu1_1–relu5_1), on `tubingen.jpg` × `starry_night.jpg`.
