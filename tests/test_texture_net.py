@@ -1,0 +1,164 @@
+"""The Texture Networks generator, its noise, tiled generation and the objective's extra pieces."""
+import pytest
+import torch
+
+from texnets.errors import TexnetsError
+from texnets.generators import TextureNet, TextureNetConfig, build_generator
+from texnets.noise import NoiseSpec
+from texnets.tasks.objectives import diversity_entropy, normalize_gradients
+from texnets.tiling import generate, generate_one_shot, generate_tiled, tile_halo
+
+
+def random_eval_net(**config) -> TextureNet:
+    """A generator with non-trivial BatchNorm statistics, in eval mode, output in [0, 1] units
+    (output_scale 1) so differences are not hidden by the 1/255 output gain."""
+    torch.manual_seed(0)
+    net = TextureNet(output_scale=1.0, **config)
+    net.train()
+    with torch.no_grad():
+        for _ in range(3):
+            net(net.noise_spec.sample(2, (32, 32)))
+    return net.eval()
+
+
+def test_reference_configuration_has_116835_parameters():
+    # JorgeGtz Pyramid2D: 6 scales, 3 noise channels, step 8, BatchNorm after each conv and upsampling.
+    net = TextureNet()
+    assert net.config == TextureNetConfig(scales=6, noise_channels=3, channel_step=8, norm="batch")
+    assert sum(p.numel() for p in net.parameters()) == 116_835
+    # Instance norm has the same affine parameters and no running statistics.
+    instance = TextureNet(norm="instance")
+    assert sum(p.numel() for p in instance.parameters()) == 116_835
+    assert not any(name.endswith("running_mean") for name, _ in instance.named_buffers())
+
+
+@pytest.mark.parametrize("size", [(32, 32), (64, 96), (160, 32)])
+def test_output_shape_follows_the_noise_at_any_valid_size(size):
+    net = TextureNet().eval()
+    with torch.no_grad():
+        out = net(net.noise_spec.sample(2, size))
+    assert out.shape == (2, 3, *size)
+    assert torch.isfinite(out).all()
+
+
+def test_sizes_must_be_multiples_of_the_coarsest_step():
+    net = TextureNet()
+    assert net.size_multiple == 32
+    with pytest.raises(TexnetsError, match="multiple of 32"):
+        net.noise_spec.shapes(1, (48, 64))
+    assert NoiseSpec(3, 3).shapes(1, (12, 8)) == [(1, 3, 12, 8), (1, 3, 6, 4), (1, 3, 3, 2)]
+
+
+def test_bad_hyper_parameters_are_one_line_errors():
+    with pytest.raises(TexnetsError, match="norm"):
+        TextureNetConfig(norm="group")
+    with pytest.raises(TexnetsError, match="padding"):
+        TextureNetConfig(padding="mirror")
+    with pytest.raises(TexnetsError, match="unknown generator type"):
+        build_generator("transformer9000", {})
+    assert TextureNetConfig(padding="zero").padding == "zeros"
+
+
+def test_receptive_margin_matches_the_gradient_support():
+    net = random_eval_net(scales=3)
+    size, centre = 64, 32
+    worst = 0
+    for offset in range(net.size_multiple):  # every alignment with the coarsest grid
+        noise = [z.requires_grad_() for z in net.noise_spec.sample(1, (size, size))]
+        net(noise)[0, :, centre + offset, centre + offset].sum().backward()
+        for level, z in enumerate(noise):
+            rows = (z.grad[0].abs().sum((0, 2)) > 0).nonzero().flatten()
+            first, last = rows.min().item() * 2 ** level, (rows.max().item() + 1) * 2 ** level - 1
+            worst = max(worst, centre + offset - first, last - centre - offset)
+    assert worst == net.receptive_margin()
+
+
+def test_circular_padding_wraps_seamlessly():
+    net = random_eval_net(scales=4, padding="circular")
+    with torch.no_grad():
+        image = generate_one_shot(net, (64, 64), seed=1, samples=[0, 1])
+    interior_x = (image[..., :, 1:] - image[..., :, :-1]).abs().mean()
+    interior_y = (image[..., 1:, :] - image[..., :-1, :]).abs().mean()
+    wrap_x = (image[..., :, 0] - image[..., :, -1]).abs().mean()
+    wrap_y = (image[..., 0, :] - image[..., -1, :]).abs().mean()
+    assert wrap_x <= 1.2 * interior_x and wrap_y <= 1.2 * interior_y
+    # Zero padding does not wrap: its border differs from the opposite border far more.
+    zeros = random_eval_net(scales=4, padding="zeros")
+    image = generate_one_shot(zeros, (64, 64), seed=1, samples=[0, 1])
+    assert (image[..., :, 0] - image[..., :, -1]).abs().mean() > 1.2 * (image[..., :, 1:] - image[..., :, :-1]).abs().mean()
+
+
+def test_set_padding_changes_only_the_border():
+    net = random_eval_net(scales=3, padding="zeros")
+    noise = net.noise_spec.sample(1, (64, 64))
+    with torch.no_grad():
+        before = net(noise)
+        after = net.set_padding("circular")(noise)
+    margin = net.receptive_margin()
+    assert torch.allclose(before[..., margin:-margin, margin:-margin], after[..., margin:-margin, margin:-margin])
+    assert not torch.allclose(before, after)
+
+
+def test_hashed_noise_windows_agree_with_the_whole_field():
+    spec = NoiseSpec(scales=3, channels=3)
+    whole = spec.hashed(7, (32, 48), samples=[0, 1])
+    assert 0.45 < whole[0].mean() < 0.55 and whole[0].min() >= 0 and whole[0].max() < 1
+    window = spec.hashed(7, (32, 48), samples=[1], window=[(16, 48), (-8, 24)])  # crosses the bottom/left border
+    assert torch.equal(window[0][0, :, :16, 8:], whole[0][1, :, 16:32, 0:24])
+    assert torch.equal(window[0][0, :, :16, :8], whole[0][1, :, 16:32, 40:48])  # wrapped around
+    assert torch.equal(window[2][0, :, :4, 2:], whole[2][1, :, 4:8, 0:6])
+    assert not torch.equal(spec.hashed(8, (32, 48))[0], whole[0][:1])
+
+
+@pytest.mark.parametrize("padding", ["circular", "zeros", "reflect"])
+@pytest.mark.parametrize("norm", ["batch", "instance"])
+def test_tiled_generation_equals_one_shot(padding, norm):
+    net = random_eval_net(scales=3, padding=padding, norm=norm)
+    assert tile_halo(net) % net.size_multiple == 0 and tile_halo(net) >= net.receptive_margin()
+    one_shot = generate_one_shot(net, (96, 64), seed=5, samples=[2])
+    # For instance norm, the calibration window covers the whole image here, so statistics match too.
+    tiled = generate_tiled(net, (96, 64), seed=5, sample=2, block=16, calibration=128)
+    assert torch.allclose(tiled, one_shot, atol=1e-5), (tiled - one_shot).abs().max()
+    assert one_shot.std() > 1e-2  # the comparison is not between two constant images
+    assert torch.allclose(generate(net, (96, 64), 5, [2], block=32), one_shot, atol=1e-5)
+
+
+def test_instance_norm_tiles_share_frozen_statistics_without_seams():
+    net = random_eval_net(scales=3, norm="instance")
+    # Calibration on a quarter of the image: not bit-identical, but close and seam-free.
+    tiled = generate_tiled(net, (128, 128), seed=0, block=32, calibration=64)
+    one_shot = generate_one_shot(net, (128, 128), seed=0, samples=[0])
+    assert (tiled - one_shot).abs().mean() < 0.25 * one_shot.std()
+    seam = (tiled[..., :, 32] - tiled[..., :, 31]).abs().mean()
+    interior = (tiled[..., :, 1:] - tiled[..., :, :-1]).abs().mean()
+    assert seam <= 1.3 * interior
+
+
+def test_torchscript_matches_eager():
+    import warnings
+    net = random_eval_net(scales=4)
+    noise = net.noise_spec.sample(2, (32, 64))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", FutureWarning)
+        scripted = torch.jit.script(net)
+    with torch.no_grad():
+        assert torch.allclose(scripted(noise), net(noise))
+
+
+def test_gradient_normalisation_gives_each_layer_a_unit_push():
+    a = torch.randn(2, 4, 5, 5, requires_grad=True)
+    b = torch.randn(2, 8, 3, 3, requires_grad=True)
+    features = normalize_gradients({"a": a, "b": b}, {"b": 0.5})
+    loss = 1e6 * features["a"].pow(2).sum() + 1e-3 * features["b"].pow(3).sum()
+    loss.backward()
+    assert a.grad.abs().sum().item() == pytest.approx(1.0, rel=1e-5)
+    assert b.grad.abs().sum().item() == pytest.approx(0.5, rel=1e-5)
+
+
+def test_diversity_entropy_rewards_spread_and_has_finite_gradients():
+    tight = torch.randn(1, 8, 4, 4).repeat(4, 1, 1, 1) + 0.01 * torch.randn(4, 8, 4, 4)
+    spread = torch.randn(4, 8, 4, 4, requires_grad=True)
+    assert diversity_entropy(spread) > diversity_entropy(tight)
+    diversity_entropy(spread).backward()
+    assert torch.isfinite(spread.grad).all() and spread.grad.abs().sum() > 0
+    assert diversity_entropy(torch.randn(1, 8, 4, 4)) == 0

@@ -1,0 +1,30 @@
+"""Generators: plain ``nn.Module``s that map noise (or images) to images. They know nothing about
+losses, Lightning or files.
+
+``GENERATORS`` maps the model type recorded in a checkpoint to the class that rebuilds it with
+``cls.from_config(dict)``; each class also offers ``config_dict()`` for the reverse direction.
+A new generator registers itself here.
+"""
+from __future__ import annotations
+
+from torch import nn
+
+from texnets.errors import TexnetsError
+from texnets.generators.texture_net import TextureNet, TextureNetConfig
+
+GENERATORS: dict[str, type[nn.Module]] = {
+    TextureNet.model_type: TextureNet,
+}
+
+
+def build_generator(model_type: str, config: dict) -> nn.Module:
+    """Rebuild a generator from its model type and hyper-parameters (as stored in a checkpoint)."""
+    try:
+        cls = GENERATORS[model_type]
+    except KeyError:
+        raise TexnetsError(f"unknown generator type {model_type!r}; this texnets knows "
+                           f"{', '.join(sorted(GENERATORS))}") from None
+    return cls.from_config(dict(config))
+
+
+__all__ = ["GENERATORS", "TextureNet", "TextureNetConfig", "build_generator"]

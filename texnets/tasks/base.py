@@ -1,0 +1,132 @@
+"""What every generator task shares: checkpoint metadata, the non-finite-loss guard, logging helpers,
+channels_last, DDP hygiene, and an atomic checkpoint writer.
+
+A task subclasses :class:`GeneratorTask`, owns a ``generator`` (a plain ``nn.Module`` from
+``texnets.generators`` with ``model_type`` and ``config_dict()``), and implements
+``prepare_targets(stage)`` (compute exemplar statistics once) plus the usual Lightning steps.
+"""
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+import pytorch_lightning as pl
+import torch
+from pytorch_lightning.loggers import TensorBoardLogger
+from pytorch_lightning.plugins.io import TorchCheckpointIO
+from torchvision.utils import make_grid
+
+from texnets.checkpoints import METADATA_KEY, checkpoint_metadata, save_atomically
+from texnets.errors import TexnetsError
+
+
+class NonFiniteLossError(TexnetsError):
+    """The loss became NaN or infinite; training stops before the bad step touches any checkpoint."""
+
+
+class AtomicCheckpointIO(TorchCheckpointIO):
+    """Lightning checkpoint writer that never leaves a half-written ``last.ckpt``.
+
+    Lightning serialises to memory first, but its fsspec transaction stages the file in the system
+    temp folder and then *moves* it, a plain copy when that folder is on another filesystem, so a
+    SIGKILL during the copy truncates the checkpoint. Here the temporary file sits beside the
+    target and is renamed onto it (``texnets.checkpoints.save_atomically``).
+    """
+
+    def save_checkpoint(self, checkpoint, path, storage_options=None) -> None:
+        if storage_options is not None or "://" in str(path):  # remote storage: fsspec's business
+            return super().save_checkpoint(checkpoint, path, storage_options)
+        save_atomically(checkpoint, path)
+
+
+class GeneratorTask(pl.LightningModule):
+    """Base LightningModule of every texnets generator task."""
+
+    generator: torch.nn.Module
+
+    def __init__(self, channels_last: bool = False):
+        super().__init__()
+        self.channels_last = channels_last
+
+    # -- subclasses ----------------------------------------------------------------------------------
+    def prepare_targets(self, stage: str) -> None:
+        """Compute the fixed loss targets (exemplar statistics) once, before training."""
+
+    def frozen_prefixes(self) -> tuple[str, ...]:
+        """Module names whose buffers are identical on every process and never change (encoder
+        weights, exemplar statistics): DDP must not broadcast them at every step."""
+        return ("encoder.",)
+
+    def training_summary(self) -> dict:
+        """Plain facts about the training set-up recorded in checkpoints (e.g. exemplar, size)."""
+        return {}
+
+    # -- set-up --------------------------------------------------------------------------------------
+    def setup(self, stage: str) -> None:
+        self.prepare_targets(stage)
+        # Runs before Lightning wraps the module in DistributedDataParallel, which reads this list.
+        self._ddp_params_and_buffers_to_ignore = [
+            name for name, _ in self.named_buffers() if name.startswith(self.frozen_prefixes())]
+
+    def on_fit_start(self) -> None:
+        if self.channels_last:
+            # Convolutions with channels_last weights produce channels_last outputs, so converting
+            # the module is enough; the (small) noise inputs need not be converted.
+            self.to(memory_format=torch.channels_last)
+
+    # -- checkpoints ---------------------------------------------------------------------------------
+    @property
+    def model_type(self) -> str:
+        return self.generator.model_type
+
+    def on_save_checkpoint(self, checkpoint: dict) -> None:
+        checkpoint[METADATA_KEY] = checkpoint_metadata(self.model_type, self.generator.config_dict(),
+                                                       training=self.training_summary())
+
+    def on_load_checkpoint(self, checkpoint: dict) -> None:
+        """Refuse, in one line, a checkpoint that cannot continue this run (before Lightning's
+        state-dict loader would raise a wall of missing keys)."""
+        meta = checkpoint.get(METADATA_KEY)
+        if not isinstance(meta, dict):
+            raise TexnetsError("this checkpoint was not written by a texnets task (no model type recorded)")
+        if meta.get("model_type") != self.model_type:
+            raise TexnetsError(f"the checkpoint holds a {meta.get('model_type')!r} model, "
+                               f"but this run trains a {self.model_type!r}")
+        ours, theirs = self.generator.config_dict(), meta.get("generator", {})
+        differing = sorted(key for key in set(ours) | set(theirs) if ours.get(key) != theirs.get(key))
+        if differing:
+            details = ", ".join(f"{key}={theirs.get(key)!r} (config: {ours.get(key)!r})" for key in differing)
+            raise TexnetsError(f"the checkpoint's generator differs from the configured one: {details}")
+
+    # -- numerical safety ----------------------------------------------------------------------------
+    def check_finite(self, loss: torch.Tensor) -> None:
+        """Stop training with one clear line when the loss is NaN or infinite.
+
+        The decision is shared by all processes, so under DDP every rank stops at the same step
+        (a lone rank raising would leave the others waiting in the gradient all-reduce). Raising
+        here, before backward and the optimiser step, means no checkpoint ever holds the bad state.
+        """
+        bad = not bool(torch.isfinite(loss.detach()).all())
+        bad = self.trainer.strategy.reduce_boolean_decision(bad, all=False) if self._trainer is not None else bad
+        if bad:
+            step = self.trainer.global_step if self._trainer is not None else "?"
+            last = getattr(self.trainer.checkpoint_callback, "last_model_path", "") if self._trainer else ""
+            where = f"; the last good checkpoint is {last}" if last else ""
+            raise NonFiniteLossError(f"the training loss became {float(loss.detach().float())} at step {step}; "
+                                     f"training stopped (try a lower learning rate){where}")
+
+    # -- logging -------------------------------------------------------------------------------------
+    def log_losses(self, prefix: str, logs: Mapping[str, torch.Tensor], batch_size: int, **kwargs) -> None:
+        """Log ``{name: value}`` as ``prefix/name`` (total loss in ``prefix/loss``)."""
+        values = {f"{prefix}/{'loss' if name == 'total' else name}": value.float() for name, value in logs.items()}
+        self.log_dict(values, batch_size=batch_size, **kwargs)
+
+    def log_image_grid(self, tag: str, images: torch.Tensor, columns: int = 4) -> None:
+        """Show a batch of images (clamped to [0, 1]) in TensorBoard, from rank zero only."""
+        logger = self.logger
+        if not isinstance(logger, TensorBoardLogger) or self.global_rank != 0:
+            return
+        grid = make_grid(images.detach().float().clamp(0, 1).cpu(), nrow=columns, padding=2, pad_value=1.0)
+        logger.experiment.add_image(tag, grid, global_step=self.global_step)
+
+
+__all__ = ["AtomicCheckpointIO", "GeneratorTask", "NonFiniteLossError"]
