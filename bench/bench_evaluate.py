@@ -1,0 +1,212 @@
+#!/usr/bin/env python
+"""Benchmarks of evaluation (issue 6), written to BENCHMARKS.md.
+
+    python bench/bench_evaluate.py            # full run (trains a texture network per exemplar unless cached)
+    python bench/bench_evaluate.py --quick    # smoke run at tiny sizes: prints only, writes nothing
+    python bench/bench_evaluate.py --exemplar pebbles --checkpoint checkpoints/pebbles/last.ckpt
+
+Figures:
+  * throughput at 256² on this machine: images per second of the FID feature extractors (VGG19 pool5,
+    the offline one; InceptionV3 where torch-fidelity and its weights are present) and image pairs per
+    second of LPIPS. LPIPS runs here with a *random* backbone, because its torchvision ImageNet
+    weights cannot be downloaded on this machine; the cost is that of the real network (same
+    architecture), the values are not LPIPS and are not reported;
+  * a streamed FID/KID evaluation from PNG files, at two set sizes, in fresh processes: images per
+    second and peak memory, which should not grow with the number of images;
+  * the full compare (``evaluate.py compare``) on pebbles.jpg and starry_night.jpg at CPU-sized
+    settings: texture network (trained here with configs/texture_cpu.yaml unless a checkpoint is
+    given; checkpoints stay under bench/out/, never committed) vs Gram, MeanVar and SW optimisation.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import torch
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+from bench._report import machine, peak_rss_mb, today, update_section  # noqa: E402
+from texnets import metrics  # noqa: E402
+from texnets.errors import TexnetsError  # noqa: E402
+from texnets.images import load_image, save_image  # noqa: E402
+
+SHARED = REPO.parent / "shared" / "data"
+EXEMPLARS = {"pebbles": SHARED / "textures" / "pebbles.jpg", "starry_night": SHARED / "styles" / "starry_night.jpg"}
+OUT = REPO / "bench" / "out"
+
+
+def images_per_second(function, batch: torch.Tensor, repeats: int) -> float:
+    """Median throughput of ``function(batch)`` after one warm-up call."""
+    with torch.no_grad():
+        function(batch)
+        times = []
+        for _ in range(repeats):
+            start = time.perf_counter()
+            function(batch)
+            times.append(time.perf_counter() - start)
+    return len(batch) / statistics.median(times)
+
+
+def throughput(size: int, batch: int, repeats: int) -> list[str]:
+    images = torch.rand(batch, 3, size, size, generator=torch.Generator().manual_seed(0))
+    rows = []
+    vgg = metrics.PooledVGGFeatures("pool5", size=224)
+    rows.append(f"| FID features, VGG19 pool5 (offline FID-VGG19; input resized to 224²) | {size}² | {batch} | "
+                f"{images_per_second(vgg, images, repeats):.2f} images/s |")
+    try:
+        inception = metrics.InceptionPooledFeatures(metrics.load_inception())
+        rows.append(f"| FID features, InceptionV3 pool3 (standard FID; resized to 299²) | {size}² | {batch} | "
+                    f"{images_per_second(inception, images, repeats):.2f} images/s |")
+    except TexnetsError as exc:
+        rows.append(f"| FID features, InceptionV3 pool3 (standard FID) | {size}² | {batch} | not available here: "
+                    f"{str(exc).split(';')[0]} |")
+    lpips_model, _ = metrics.load_lpips("alex", random_backbone=True)
+    others = images.flip(0)
+    pairs = images_per_second(lambda x: lpips_model(x, others, normalize=True), images, repeats)
+    rows.append(f"| LPIPS-alex, **random backbone** (ImageNet weights offline here; same network cost) | {size}² | "
+                f"{batch} pairs | {pairs:.2f} pairs/s |")
+    return rows
+
+
+def stream_child(folder: str, count: int, size: int) -> dict:
+    """In a fresh process: FID/KID (VGG19 pool5) of ``count`` PNGs against as many, from disk."""
+    from texnets.metrics import Evaluator, MetricOptions, Reference, find_images
+    generated, references = find_images(Path(folder) / "generated"), find_images(Path(folder) / "references")
+    generated, references = generated[:count], references[:count]
+    options = MetricOptions(metrics=["fid", "kid"], fid_extractor="vgg19", progress=False, batch_size=8)
+    start = time.perf_counter()
+    Evaluator(options).evaluate(generated, Reference("set", folder, paths=references))
+    seconds = time.perf_counter() - start
+    return {"images_per_second": 2 * count / seconds, "peak_rss_mb": peak_rss_mb(), "seconds": seconds}
+
+
+def streaming(counts: list[int], size: int) -> list[str]:
+    rows = []
+    with tempfile.TemporaryDirectory() as folder:
+        texture = load_image("builtin:immunohistochemistry", size * 2)
+        rng = torch.Generator().manual_seed(0)
+        for side in ("generated", "references"):
+            for i in range(max(counts)):
+                y, x = (int(torch.randint(0, s - size + 1, (1,), generator=rng)) for s in texture.shape[-2:])
+                save_image(texture[..., y:y + size, x:x + size], Path(folder) / side / f"{i:05d}.png")
+        for count in counts:
+            out = subprocess.check_output([sys.executable, __file__, "--stream-child", folder, str(count), str(size)],
+                                          text=True, cwd=REPO)
+            result = json.loads(out.strip().splitlines()[-1])
+            rows.append(f"| {count} vs {count} | {size}² | {result['images_per_second']:.2f} | "
+                        f"{result['seconds']:.0f} | {result['peak_rss_mb']:.0f} |")
+            print(rows[-1], flush=True)
+    return rows
+
+
+def train_checkpoint(name: str, exemplar: Path, steps: int, quick: bool) -> tuple[Path, str]:
+    """A texture network for ``exemplar`` via train.py, reused if bench/out already holds it."""
+    run = f"evaluate_{name}{'_quick' if quick else ''}"
+    checkpoint = OUT / run / "last.ckpt"
+    if checkpoint.is_file():
+        return checkpoint, f"reused {checkpoint.relative_to(REPO)}"
+    config = "configs/quickstart.yaml" if quick else "configs/texture_cpu.yaml"
+    command = [sys.executable, "train.py", "--config", config, "--data.exemplar", str(exemplar),
+               "--trainer.max_steps", str(steps), "--output_dir", str(OUT), "--run_name", run, "--overwrite", "true"]
+    if quick:
+        command += ["--data.size", "32", "--data.exemplar_size", "32"]
+    start = time.perf_counter()
+    subprocess.run(command, check=True, cwd=REPO)
+    return checkpoint, f"`{' '.join(['python', *command[1:]])}` ({(time.perf_counter() - start) / 60:.1f} min)"
+
+
+def compare(name: str, exemplar: Path, checkpoint: Path, settings: dict) -> tuple[str, dict]:
+    output = OUT / f"compare_{name}.png"
+    argv = ["compare", "--style", str(exemplar), "--checkpoint", str(checkpoint), "--methods", "gram", "meanvar", "sw",
+            "--size", str(settings["size"]), "--samples", str(settings["samples"]), "--steps", str(settings["steps"]),
+            "--output", str(output), "--quiet", *settings.get("extra", [])]
+    subprocess.run([sys.executable, "evaluate.py", *argv], check=True, cwd=REPO)
+    table = output.with_suffix(".md").read_text()
+    report = json.loads(output.with_suffix(".json").read_text())
+    return f"python evaluate.py {' '.join(argv)}", {"table": table, "report": report}
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--quick", action="store_true", help="tiny sizes and steps; do not write BENCHMARKS.md")
+    parser.add_argument("--exemplar", nargs="+", choices=list(EXEMPLARS), default=list(EXEMPLARS))
+    parser.add_argument("--checkpoint", help="a trained texture network for the (single) --exemplar")
+    parser.add_argument("--train-steps", type=int, default=1000, help="training steps (configs/texture_cpu.yaml)")
+    parser.add_argument("--stream-child", nargs=3, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.stream_child:
+        folder, count, size = args.stream_child
+        print(json.dumps(stream_child(folder, int(count), int(size))))
+        return 0
+    if args.checkpoint and len(args.exemplar) != 1:
+        parser.error("--checkpoint goes with exactly one --exemplar")
+
+    quick = args.quick
+    size, batch, repeats = (64, 2, 2) if quick else (256, 8, 5)
+    rows = throughput(size, batch, repeats)
+    print("\n".join(rows), flush=True)
+    stream_counts = [4, 8] if quick else [32, 128]
+    stream_rows = streaming(stream_counts, 64 if quick else 256)
+    settings = ({"size": 32, "samples": 2, "steps": 3,
+                 "extra": ["--style-layers", "relu1_1", "relu2_1", "--layers", "relu1_1,pool1"]} if quick else
+                {"size": 128, "samples": 4, "steps": 200})
+    compares = []
+    for name in args.exemplar:
+        exemplar = EXEMPLARS[name]
+        if not exemplar.is_file():
+            print(f"skipping {name}: {exemplar} not found", file=sys.stderr)
+            continue
+        if args.checkpoint:
+            checkpoint, trained = Path(args.checkpoint), f"given: `{args.checkpoint}`"
+        else:
+            checkpoint, trained = train_checkpoint(name, exemplar, 2 if quick else args.train_steps, quick)
+        command, result = compare(name, exemplar, checkpoint, settings)
+        compares.append((name, command, trained, result))
+        print(result["table"].split("## Style distances")[0], flush=True)
+    if quick:
+        return 0
+
+    sections = []
+    for name, command, trained, result in compares:
+        table = result["table"].split("## Style distances")[0].split("\n", 2)[2].strip()  # drop the title
+        sections.append(f"### {name}\n\nTexture network: {trained}.\n\n{table}\n\n"
+                        f"Grid and per-layer tables: `bench/out/compare_{name}.png`, `.md` (not committed).")
+    markdown = f"""## Evaluation (evaluate.py)
+
+Command: `python bench/bench_evaluate.py` · machine: {machine()} · date: {today()}
+
+**Throughput** (median of {repeats} batches after a warm-up; random {size}² images):
+
+| what | input | batch | throughput |
+|---|---|---|---|
+{chr(10).join(rows)}
+
+**Streamed FID/KID from disk** (VGG19 pool5; decode, resize and features; fresh process each, so the peak
+resident memory is that run's alone and should not grow with the number of images):
+
+| images | size | images/s | seconds | peak RSS (MB) |
+|---|---|---|---|---|
+{chr(10).join(stream_rows)}
+
+**Texture network vs optimisation**, {settings['size']}² samples, {settings['samples']} per method,
+{settings['steps']} L-BFGS steps per optimised sample; every figure against the exemplar. Offline, SiFID runs
+on VGG19 pool1 and LPIPS is unavailable (its ImageNet backbone weights cannot be downloaded here), so the
+diversity column is missing unless the weights are in the torch hub cache.
+
+{chr(10).join(sections)}
+
+GPU figures: no GPU was lent to the session that produced this section.
+"""
+    update_section("bench_evaluate", markdown)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
