@@ -1,12 +1,13 @@
 # Two commands set up everything on a fresh machine:
-#   make demo   builds .venv (if needed) and runs the main job on a built-in image
+#   make demo   builds .venv (if needed), trains the quickstart texture network on a built-in image
+#               and samples a 512x512 texture from it (outputs/quickstart.png)
 #   make test   builds .venv (if needed) and runs the test suite
 PYTHON ?= python3
 VENV   ?= .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: venv demo test bench clean
+.PHONY: venv demo demo-optimize test bench clean
 
 venv: $(STAMP)
 
@@ -19,13 +20,20 @@ $(STAMP): requirements.txt setup.cfg pyproject.toml
 	touch $(STAMP)
 
 demo: $(STAMP)
+	$(PY) train.py --config configs/quickstart.yaml --overwrite true
+	$(PY) synthesize.py --checkpoint checkpoints/quickstart/last.ckpt --size 512 512 --output outputs/quickstart.png
+
+# The slow baseline on the same kind of input: Gatys texture synthesis by optimisation.
+demo-optimize: $(STAMP)
 	$(PY) optimize.py texture --style builtin:brick --size 128 --steps 150 --output outputs/demo_texture.png
 
 test: $(STAMP)
 	$(PY) -m pytest -q
 
 bench: $(STAMP)
-	$(PY) bench/run_all.py
+	$(PY) bench/bench_optimize.py
+	$(PY) bench/bench_texture_net.py
+	$(PY) bench/bench_evaluate.py
 
 clean:
 	rm -rf $(VENV) outputs .pytest_cache
