@@ -3,4 +3,3 @@
 
 class TexnetsError(Exception):
     """A user-facing problem (bad file, bad name, bad config) whose message is the whole story."""
-
