@@ -16,6 +16,7 @@ from pytorch_lightning.callbacks import ModelCheckpoint
 import train
 from texnets.checkpoints import load_generator
 from texnets.tasks import AtomicCheckpointIO, NoiseDataModule, NonFiniteLossError, TextureTask
+from texnets.tasks.base import recalibrate_batch_norm
 
 REPO = Path(__file__).resolve().parents[1]
 LR, LR_STEP, LR_GAMMA = 0.1, 3, 0.5  # as in the tiny config (conftest.py)
@@ -63,6 +64,8 @@ def test_train_py_from_a_config_writes_a_small_loadable_checkpoint_and_the_loss_
         assert loaded.generator(loaded.generator.noise_spec.sample(1, (64, 64))).shape == (1, 3, 64, 64)
     state = ckpt(run_dir / "last.ckpt")["state_dict"]
     assert not any(key.startswith("encoder.") for key in state)  # VGG weights stay out of checkpoints
+    # BatchNorm statistics were recalibrated over 20 fresh batches just before the save.
+    assert {int(v) for k, v in state.items() if k.endswith("num_batches_tracked")} == {20}
     assert (run_dir / "last.ckpt").stat().st_size < 1_000_000
     assert {p.name for p in run_dir.glob("step=*.ckpt")} == {f"step={n}.ckpt" for n in (2, 4, 6, 8, 10)}
     assert (run_dir / "config.yaml").exists() and (run_dir / "hparams.yaml").exists()
@@ -182,6 +185,20 @@ def test_instance_norm_with_the_diversity_term_trains():
     last = record.history[-1]
     assert last["train/loss"] == pytest.approx(last["train/style"] - 0.5 * last["train/diversity"], rel=1e-4)
     assert record.history[-1]["train/style"] < record.history[0]["train/style"]
+
+
+def test_batch_norm_recalibration_gives_exact_averages_and_restores_the_module():
+    torch.manual_seed(0)
+    net = torch.nn.Sequential(torch.nn.Conv2d(3, 4, 3), torch.nn.BatchNorm2d(4)).eval()
+    batches = [torch.randn(2, 3, 8, 8) * (i + 1) + i for i in range(3)]
+    assert recalibrate_batch_norm(net, batches)
+    with torch.no_grad():
+        outputs = [net[0](x) for x in batches]
+    bn = net[1]
+    assert torch.allclose(bn.running_mean, torch.stack([o.mean((0, 2, 3)) for o in outputs]).mean(0), atol=1e-5)
+    assert torch.allclose(bn.running_var, torch.stack([o.var((0, 2, 3)) for o in outputs]).mean(0), atol=1e-4)
+    assert bn.momentum == 0.1 and not net.training
+    assert not recalibrate_batch_norm(torch.nn.Conv2d(3, 3, 1), batches)
 
 
 def test_atomic_checkpoint_writes_never_clobber_the_previous_file(tmp_path):

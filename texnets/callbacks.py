@@ -69,8 +69,9 @@ class RunReport(pl.Callback):
             "loss_first10_mean": sum(head) / len(head) if head else None,
             "loss_last10_mean": sum(tail) / len(tail) if tail else None,
             "loss_history": self.losses[::stride],
+            # Learning rates are final_lr above (LearningRateMonitor's entries can be stale after a resume).
             "metrics": {key: float(value) for key, value in trainer.callback_metrics.items()
-                        if isinstance(value, torch.Tensor) and value.numel() == 1},
+                        if isinstance(value, torch.Tensor) and value.numel() == 1 and not key.startswith("lr-")},
             "last_checkpoint": getattr(callback, "last_model_path", None) or None,
             "stopped": self.stopped,
             "environment": environment(),

@@ -7,10 +7,11 @@ A task subclasses :class:`GeneratorTask`, owns a ``generator`` (a plain ``nn.Mod
 """
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 
 import pytorch_lightning as pl
 import torch
+from torch import nn
 from pytorch_lightning.loggers import TensorBoardLogger
 from pytorch_lightning.plugins.io import TorchCheckpointIO
 from torchvision.utils import make_grid
@@ -38,14 +39,41 @@ class AtomicCheckpointIO(TorchCheckpointIO):
         save_atomically(checkpoint, path)
 
 
+@torch.no_grad()
+def recalibrate_batch_norm(module: nn.Module, inputs: Iterable) -> bool:
+    """Recompute every BatchNorm's running statistics as the exact average over ``inputs`` (batches
+    fed to ``module`` in training mode); return False when the module has no BatchNorm.
+
+    Running statistics kept with momentum 0.1 trail weights that are still moving, so eval-mode
+    samples (what synthesize.py makes) come out worse than the training batches. Only eval mode
+    reads these statistics: recalibrating never changes training itself.
+    """
+    norms = [m for m in module.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
+    if not norms:
+        return False
+    momenta, was_training = [m.momentum for m in norms], module.training
+    for norm in norms:
+        norm.reset_running_stats()
+        norm.momentum = None  # cumulative average
+    module.train()
+    for batch in inputs:
+        module(batch)
+    for norm, momentum in zip(norms, momenta):
+        norm.momentum = momentum
+    module.train(was_training)
+    return True
+
+
 class GeneratorTask(pl.LightningModule):
     """Base LightningModule of every texnets generator task."""
 
     generator: torch.nn.Module
 
-    def __init__(self, channels_last: bool = False):
+    def __init__(self, channels_last: bool = False, bn_recalibration_batches: int = 0):
         super().__init__()
         self.channels_last = channels_last
+        self.bn_recalibration_batches = bn_recalibration_batches
+        self._recalibrated_at: int | None = None
 
     # -- subclasses ----------------------------------------------------------------------------------
     def prepare_targets(self, stage: str) -> None:
@@ -60,6 +88,10 @@ class GeneratorTask(pl.LightningModule):
         """Plain facts about the training set-up recorded in checkpoints (e.g. exemplar, size)."""
         return {}
 
+    def calibration_inputs(self, batches: int) -> Iterable:
+        """``batches`` fresh generator inputs for BatchNorm recalibration (none by default)."""
+        return []
+
     # -- set-up --------------------------------------------------------------------------------------
     def setup(self, stage: str) -> None:
         self.prepare_targets(stage)
@@ -73,12 +105,30 @@ class GeneratorTask(pl.LightningModule):
             # the module is enough; the (small) noise inputs need not be converted.
             self.to(memory_format=torch.channels_last)
 
+    # -- BatchNorm statistics for sampling -----------------------------------------------------------
+    def recalibrate(self) -> None:
+        """Recalibrate the generator's BatchNorm statistics (``bn_recalibration_batches`` > 0), at
+        most once per step: before validation, so the sample grid shows what synthesize.py will make,
+        and before checkpoints, so they hold statistics that match their weights."""
+        if not self.bn_recalibration_batches or self._recalibrated_at == self.global_step:
+            return
+        recalibrate_batch_norm(self.generator, self.calibration_inputs(self.bn_recalibration_batches))
+        self._recalibrated_at = self.global_step
+
+    def on_validation_start(self) -> None:
+        self.recalibrate()
+
     # -- checkpoints ---------------------------------------------------------------------------------
     @property
     def model_type(self) -> str:
         return self.generator.model_type
 
     def on_save_checkpoint(self, checkpoint: dict) -> None:
+        if self.bn_recalibration_batches:
+            self.recalibrate()
+            # Lightning collected the state dict before calling this hook: refresh the statistics.
+            for name, value in self.generator.state_dict().items():
+                checkpoint["state_dict"][f"generator.{name}"] = value.detach().clone()
         checkpoint[METADATA_KEY] = checkpoint_metadata(self.model_type, self.generator.config_dict(),
                                                        training=self.training_summary())
 
@@ -129,4 +179,4 @@ class GeneratorTask(pl.LightningModule):
         logger.experiment.add_image(tag, grid, global_step=self.global_step)
 
 
-__all__ = ["AtomicCheckpointIO", "GeneratorTask", "NonFiniteLossError"]
+__all__ = ["AtomicCheckpointIO", "GeneratorTask", "NonFiniteLossError", "recalibrate_batch_norm"]

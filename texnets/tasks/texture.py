@@ -46,6 +46,10 @@ class TextureTask(GeneratorTask):
         lr_step: multiply the learning rate by ``lr_gamma`` every ``lr_step`` optimiser steps.
         lr_gamma: see ``lr_step``.
         channels_last: run generator and encoder in channels_last memory layout (GPU speed-up).
+        bn_recalibration_batches: before validation and before each checkpoint, recompute the
+            generator's BatchNorm running statistics over this many fresh noise batches (0: keep the
+            momentum-0.1 running averages, as the reference code does). Eval-mode samples, what
+            synthesize.py makes, then match the training batches' quality; training is unaffected.
     """
 
     def __init__(self, generator: TextureNetConfig | None = None, loss: str = "gram",
@@ -53,8 +57,8 @@ class TextureTask(GeneratorTask):
                  layer_weights: list[float] | str | None = None, normalize_gradients: bool = True,
                  diversity_weight: float = 0.0, diversity_layer: str = "relu4_1",
                  encoder: dict | None = None, lr: float = 0.1, lr_step: int = 300, lr_gamma: float = 0.8,
-                 channels_last: bool = False):
-        super().__init__(channels_last=channels_last)
+                 channels_last: bool = False, bn_recalibration_batches: int = 20):
+        super().__init__(channels_last=channels_last, bn_recalibration_batches=bn_recalibration_batches)
         config = generator if isinstance(generator, TextureNetConfig) else TextureNetConfig(**(generator or {}))
         generator = asdict(config)  # recorded as a plain dict: checkpoints stay weights_only-loadable
         self.save_hyperparameters()  # reads the (re-bound) init arguments
@@ -97,6 +101,13 @@ class TextureTask(GeneratorTask):
 
     def frozen_prefixes(self) -> tuple[str, ...]:
         return ("encoder.", "style.")
+
+    def calibration_inputs(self, batches: int):
+        datamodule = getattr(self.trainer, "datamodule", None) if self._trainer is not None else None
+        batch_size, size = (datamodule.batch_size, datamodule.size) if datamodule is not None else (4, (64, 64))
+        generator = torch.Generator().manual_seed(self.global_step)
+        for _ in range(batches):
+            yield self.noise_spec.sample(batch_size, size, generator=generator, device=self.device)
 
     def training_summary(self) -> dict:
         datamodule = getattr(self.trainer, "datamodule", None) if self._trainer is not None else None
