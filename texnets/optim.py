@@ -20,11 +20,11 @@ import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
-import kornia.color
 import torch
 import torch.nn.functional as F
 from tqdm.auto import tqdm
 
+from texnets.color import keep_content_colors, luminance, match_luminance
 from texnets.errors import TexnetsError
 from texnets.images import resize
 from texnets.losses import ContentLoss, PerceptualCriterion, make_style_loss
@@ -160,11 +160,6 @@ def synthesize_texture(exemplar: torch.Tensor, size: tuple[int, int], layers: Se
     return optimize_pixels(init, criterion, steps, optimizer, lr, progress, on_step)
 
 
-def match_luminance(style_y: torch.Tensor, content_y: torch.Tensor) -> torch.Tensor:
-    """Shift and scale the style's luminance to the content's mean and deviation (Gatys et al. 2017)."""
-    return ((style_y - style_y.mean()) / (style_y.std() + 1e-6) * content_y.std() + content_y.mean()).clamp(0, 1)
-
-
 def transfer_style(content: torch.Tensor, style: torch.Tensor, content_layers: Sequence[str] = CONTENT_LAYERS,
                    style_layers: Sequence[str] = STYLE_LAYERS, loss: str = "gram", content_weight: float = 1.0,
                    style_weight: float = 1e4, tv_weight: float = 0.0, steps: int = 300,
@@ -177,11 +172,10 @@ def transfer_style(content: torch.Tensor, style: torch.Tensor, content_layers: S
     the upsampled result of the previous one; ``preserve_color`` transfers luminance only."""
     if init not in ("content", "noise"):
         raise TexnetsError(f"--init must be 'content' or 'noise', not {init!r}")
-    content_ycbcr = None
+    original_content = content
     if preserve_color:
-        content_ycbcr = kornia.color.rgb_to_ycbcr(content)
-        content_y = content_ycbcr[:, :1]
-        style = match_luminance(kornia.color.rgb_to_ycbcr(style)[:, :1], content_y).expand(-1, 3, -1, -1)
+        content_y = luminance(content)
+        style = match_luminance(luminance(style), content_y).expand(-1, 3, -1, -1)
         content = content_y.expand(-1, 3, -1, -1)
     arch = encoder_arch(encoder)
     content_layers, style_layers = check_layers(content_layers, arch), check_layers(style_layers, arch)
@@ -214,10 +208,8 @@ def transfer_style(content: torch.Tensor, style: torch.Tensor, content_layers: S
         if result.stopped:
             break
     result.seconds, result.steps = total_seconds, total_steps
-    if content_ycbcr is not None:
-        y = kornia.color.rgb_to_ycbcr(result.image)[:, :1]
-        y = F.interpolate(y, size=content_ycbcr.shape[-2:], mode="bilinear", align_corners=False)
-        result.image = kornia.color.ycbcr_to_rgb(torch.cat([y, content_ycbcr[:, 1:].cpu()], 1)).clamp(0, 1)
+    if preserve_color:
+        result.image = keep_content_colors(result.image, original_content.cpu())
     return result
 
 
