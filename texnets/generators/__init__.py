@@ -11,9 +11,11 @@ from torch import nn
 
 from texnets.errors import TexnetsError
 from texnets.generators.texture_net import TextureNet, TextureNetConfig
+from texnets.generators.transformer_net import TransformerNet, TransformerNetConfig
 
 GENERATORS: dict[str, type[nn.Module]] = {
     TextureNet.model_type: TextureNet,
+    TransformerNet.model_type: TransformerNet,
 }
 
 
@@ -27,4 +29,4 @@ def build_generator(model_type: str, config: dict) -> nn.Module:
     return cls.from_config(dict(config))
 
 
-__all__ = ["GENERATORS", "TextureNet", "TextureNetConfig", "build_generator"]
+__all__ = ["GENERATORS", "TextureNet", "TextureNetConfig", "TransformerNet", "TransformerNetConfig", "build_generator"]
