@@ -1,10 +1,17 @@
 #!/usr/bin/env python
-"""Sample from a trained texnets generator: the inference front door for every model type.
+"""Run a trained texnets generator: the inference front door for every model type.
 
+Texture networks (noise in):
     python synthesize.py --checkpoint checkpoints/quickstart/last.ckpt --size 512 512 --output outputs/pebbles.png
     python synthesize.py --checkpoint ... --count 8 --seed 3 --output outputs/batch.png   # batch_000.png ...
     python synthesize.py --checkpoint ... --size 4096 4096 --tile                          # tiled, seamless
-    python synthesize.py --checkpoint ... --export exports/quickstart                      # TorchScript + safetensors
+Transfer networks (photos in):
+    python synthesize.py --checkpoint checkpoints/starry/last.ckpt --input photo.jpg --output outputs/photo.jpg
+    python synthesize.py --checkpoint ... --input photos/ --output outputs/photos/         # mirrors the folder
+    python synthesize.py --checkpoint ... --input clip.mp4 --output outputs/clip.mp4      # keeps fps and audio
+    python synthesize.py --checkpoint ... --input huge.jpg --preserve-color --max-size 4000
+Any model:
+    python synthesize.py --checkpoint ... --export exports/starry    # TorchScript (+ ONNX) + safetensors
 
 The checkpoint is read with ``torch.load(weights_only=True)`` and must carry the model type that
 texnets' training tasks record; the matching sampler is picked from ``SAMPLERS``. A JSON report
@@ -25,12 +32,16 @@ from texnets.cli import environment, main_guard, pick_device, report_path
 from texnets.errors import TexnetsError
 from texnets.export import export_generator
 from texnets.images import save_image, save_json
+from texnets.inference import Stylizer, output_suffix, stylize_folder, stylize_image, stylize_video
 from texnets.tiling import generate, has_instance_norm
+from texnets.video import is_video
 
 
 def parse_args(argv=None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description="Sample images from a trained texnets checkpoint.")
+    parser = argparse.ArgumentParser(description="Run a trained texnets checkpoint: sample textures or stylise "
+                                                 "images, folders and videos.")
     parser.add_argument("--checkpoint", required=True, help="a checkpoint written by train.py (e.g. last.ckpt)")
+    parser.add_argument("--input", help="transfer networks: an image, a folder of images or a video file")
     parser.add_argument("--size", type=int, nargs=2, metavar=("H", "W"),
                         help="output height and width (default: the training size)")
     parser.add_argument("--seed", type=int, default=0, help="noise seed; the same seed gives the same samples")
@@ -38,12 +49,20 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--tile", action="store_true",
                         help="make the output wrap around seamlessly (forces circular padding)")
     parser.add_argument("--output", default=None,
-                        help="output PNG/JPEG; with --count N > 1, _000, _001 ... are appended "
-                             "(default: outputs/<run>.png; none with --export alone)")
+                        help="output image (.png/.jpg/.webp), folder (for a folder input) or video; with --count "
+                             "N > 1, _000, _001 ... are appended (default: under outputs/; none with --export alone)")
     parser.add_argument("--block", type=int, default=1024,
-                        help="outputs larger than this on a side are generated in tiles of this size")
+                        help="images larger than this on a side are processed in tiles of this size")
+    parser.add_argument("--preserve-color", action="store_true",
+                        help="transfer networks: keep the input's colours, stylise the luminance only")
+    parser.add_argument("--max-size", type=int, help="transfer networks: downscale inputs whose longer side is larger")
+    parser.add_argument("--batch-size", type=int, default=8, help="video frames per forward pass")
+    parser.add_argument("--precision", default="fp32", choices=["fp32", "bf16", "fp16"],
+                        help="transfer networks: inference precision (bf16/fp16 on GPUs)")
+    parser.add_argument("--channels-last", action="store_true", help="channels_last memory layout (GPU speed-up)")
     parser.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:1 or mps")
-    parser.add_argument("--export", metavar="DIR", help="also write TorchScript + safetensors files to DIR")
+    parser.add_argument("--export", metavar="DIR",
+                        help="also write TorchScript (+ ONNX when the onnx package is installed) + safetensors to DIR")
     parser.add_argument("--quiet", action="store_true", help="no progress bars")
     return parser.parse_args(argv)
 
@@ -57,6 +76,10 @@ def output_paths(output: str, count: int) -> list[Path]:
 
 def sample_texture_net(loaded: LoadedGenerator, args: argparse.Namespace) -> dict:
     """Noise-driven generators: any size (a multiple of 2^(scales-1)), tiled when large."""
+    if args.input:
+        raise TexnetsError("a texture network makes images from noise and takes no --input; use --size and --seed")
+    if args.output is None:
+        args.output = f"outputs/{Path(args.checkpoint).resolve().parent.name}.png"
     generator = loaded.generator
     training_size = loaded.metadata.get("training", {}).get("size") or [256, 256]
     size = tuple(args.size or training_size)
@@ -94,9 +117,57 @@ def sample_texture_net(loaded: LoadedGenerator, args: argparse.Namespace) -> dic
             "seconds_per_sample": per_sample, "seconds": timings, "device": str(device)}
 
 
-# Model type recorded in the checkpoint -> the function that samples it.
+def default_output(source: Path, run: str) -> Path:
+    if source.is_dir():
+        return Path("outputs") / f"{source.name}_{run}"
+    suffix = source.suffix.lower() if is_video(source) else output_suffix(source)
+    return Path("outputs") / f"{source.stem}_{run}{suffix}"
+
+
+def stylize_transfer_net(loaded: LoadedGenerator, args: argparse.Namespace) -> dict:
+    """Image-to-image generators: an image, a folder (mirrored into --output) or a video."""
+    if not args.input:
+        raise TexnetsError("a transfer network stylises photos: pass --input IMAGE, FOLDER or VIDEO")
+    if args.size or args.count != 1 or args.tile:
+        raise TexnetsError("--size, --count and --tile are for texture networks; "
+                           "a transfer network keeps the input's size (see --max-size)")
+    if args.batch_size < 1:
+        raise TexnetsError("--batch-size must be at least 1")
+    source = Path(args.input)
+    if not source.exists():
+        raise TexnetsError(f"input not found: {source}")
+    output = Path(args.output) if args.output else default_output(source, Path(args.checkpoint).resolve().parent.name)
+    args.output = str(output)
+    device = pick_device(args.device)
+    stylizer = Stylizer(loaded.generator, device, args.precision, args.channels_last, args.block,
+                        args.preserve_color, args.max_size)
+    progress = not args.quiet
+    start = time.perf_counter()
+    if source.is_dir():
+        result = stylize_folder(stylizer, source, output, progress=progress)
+        items, unit = result["images"], "image"
+    elif is_video(source):
+        if not is_video(output):
+            raise TexnetsError(f"a video input needs a video --output (.mp4, .mkv, .mov, .webm), not {output}")
+        result = stylize_video(stylizer, source, output, args.batch_size, progress=progress)
+        items, unit = result["frames"], "frame"
+    else:
+        result = stylize_image(stylizer, source, output)
+        result["outputs"] = [result.pop("output")]
+        items, unit = 1, "image"
+    seconds = time.perf_counter() - start
+    timing = stylizer.timing(items)
+    print(f"{items} {unit}{'s' if items != 1 else ''} in {seconds:.2f} s: {timing['ms_per_item']:.1f} ms per {unit} "
+          f"in the network on {device} ({args.precision}), {1000 * seconds / max(items, 1):.1f} ms with I/O",
+          file=sys.stderr)
+    return {**result, **timing, "seconds": round(seconds, 3), "device": str(device), "precision": args.precision,
+            "preserve_color": args.preserve_color, "max_size": args.max_size}
+
+
+# Model type recorded in the checkpoint -> the function that runs it.
 SAMPLERS = {
     "texture_net": sample_texture_net,
+    "transformer_net": stylize_transfer_net,
 }
 
 
@@ -114,16 +185,15 @@ def main(argv=None) -> int:
         report["export"] = export_generator(loaded.generator, args.export,
                                             extra={"checkpoint": str(args.checkpoint), "step": loaded.global_step})
         print(f"exported to {args.export}", file=sys.stderr)
-        if args.output is None:
+        if args.output is None and args.input is None:
             save_json(report, Path(args.export) / "report.json")
             return 0
     sampler = SAMPLERS.get(loaded.model_type)
     if sampler is None:
         raise TexnetsError(f"synthesize.py cannot sample {loaded.model_type!r} models yet")
-    if args.output is None:
-        args.output = f"outputs/{Path(args.checkpoint).resolve().parent.name}.png"
     report.update(sampler(loaded, args))
-    save_json(report, report_path(args.output))
+    output = Path(args.output)
+    save_json(report, output / "report.json" if output.is_dir() else report_path(output))
     print(f"wrote {', '.join(report['outputs'][:3])}{' ...' if len(report['outputs']) > 3 else ''}", file=sys.stderr)
     return 0
 

@@ -1,13 +1,12 @@
-"""Self-contained inference artefacts: TorchScript + safetensors + a JSON manifest.
+"""Self-contained inference artefacts: TorchScript, ONNX, safetensors and a JSON manifest.
 
 ``export_generator(generator, directory)`` writes:
   * ``generator.torchscript.pt``: the generator compiled with TorchScript. ``torch.jit.load`` runs
     it with nothing but PyTorch installed: no texnets, no Lightning, no VGG.
+  * ``generator.onnx`` (when the ``onnx`` package is installed: ``pip install texnets[onnx]``): the
+    same network for ONNX Runtime, TensorRT and friends, with dynamic batch size and image size.
   * ``generator.safetensors``: the weights (and BatchNorm statistics), for any framework.
-  * ``generator.json``: model type, hyper-parameters and how to feed it (the noise pyramid).
-
-ONNX would need the ``onnx`` package, which texnets does not depend on; TorchScript covers PyTorch
-deployments and the safetensors file covers re-implementations.
+  * ``generator.json``: model type, hyper-parameters and how to feed it (noise pyramid or images).
 """
 from __future__ import annotations
 
@@ -26,11 +25,20 @@ from texnets.generators import build_generator
 from texnets.images import atomic_path, save_json
 
 TORCHSCRIPT_FILE = "generator.torchscript.pt"
+ONNX_FILE = "generator.onnx"
+ONNX_OPSET = 17
 WEIGHTS_FILE = "generator.safetensors"
 MANIFEST_FILE = "generator.json"
 
 
-def _noise_usage(generator) -> dict:
+def _usage(generator) -> dict:
+    if not hasattr(generator, "noise_spec"):  # image-to-image (transfer networks)
+        return {
+            "inputs": "one float32 tensor (N, 3, H, W): RGB images in [0, 1], any H and W of at least 16",
+            "output": "(N, 3, H, W) RGB, nominally in [0, 1]: clamp before saving",
+            "example": f"net = torch.jit.load('{TORCHSCRIPT_FILE}'); stylised = net(images).clamp(0, 1)",
+            "onnx": "inputs 'images' (N, 3, H, W) -> outputs 'stylised'",
+        }
     spec = generator.noise_spec
     return {
         "inputs": f"a list of {spec.scales} float32 tensors, finest first: level k has shape "
@@ -40,7 +48,32 @@ def _noise_usage(generator) -> dict:
         "example": (f"net = torch.jit.load('{TORCHSCRIPT_FILE}'); "
                     f"noise = [torch.rand(1, {spec.channels}, 256 >> k, 256 >> k) for k in range({spec.scales})]; "
                     f"image = net(noise).clamp(0, 1)"),
+        "onnx": f"inputs 'noise0' (finest) ... 'noise{spec.scales - 1}' -> outputs 'image'",
     }
+
+
+def _export_onnx(model: torch.nn.Module, path: Path) -> bool:
+    """Write ``model`` as ONNX with dynamic batch and spatial sizes; False when onnx is not installed."""
+    try:
+        import onnx  # noqa: F401 - torch.onnx needs it to serialise
+    except ImportError:
+        return False
+    if hasattr(model, "noise_spec"):
+        spec = model.noise_spec
+        example = (spec.sample(1, (2 * model.size_multiple,) * 2),)
+        names = [f"noise{k}" for k in range(spec.scales)]
+        output = "image"
+    else:
+        example = (torch.rand(1, 3, 64, 64),)
+        names, output = ["images"], "stylised"
+    axes = {name: {0: "batch", 2: f"height_{name}", 3: f"width_{name}"} for name in names}
+    axes[output] = {0: "batch", 2: "height", 3: "width"}
+    with atomic_path(path) as tmp, warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # the TorchScript-based exporter's constant-folding notes
+        # dynamo=False: the TorchScript-based exporter needs only onnx, not onnxscript.
+        torch.onnx.export(model, example, tmp, input_names=names, output_names=[output], dynamic_axes=axes,
+                          opset_version=ONNX_OPSET, dynamo=False)
+    return True
 
 
 def export_generator(generator: torch.nn.Module, directory: str | os.PathLike, extra: dict | None = None) -> dict:
@@ -57,13 +90,15 @@ def export_generator(generator: torch.nn.Module, directory: str | os.PathLike, e
              "manifest": directory / MANIFEST_FILE}
     with atomic_path(paths["torchscript"]) as tmp:
         scripted.save(tmp)
+    if _export_onnx(model, directory / ONNX_FILE):
+        paths["onnx"] = directory / ONNX_FILE
     state = {key: value.detach().contiguous() for key, value in model.state_dict().items()}
     header = {"model_type": model.model_type, "config": json.dumps(model.config_dict()), "texnets": __version__}
     with atomic_path(paths["weights"]) as tmp:
         save_file(state, tmp, metadata=header)
     save_json({"model_type": model.model_type, "config": model.config_dict(), "texnets_version": __version__,
                "files": {key: path.name for key, path in paths.items() if key != "manifest"},
-               "usage": _noise_usage(model), **(extra or {})}, paths["manifest"])
+               "usage": _usage(model), **(extra or {})}, paths["manifest"])
     return {key: str(path) for key, path in paths.items()}
 
 
@@ -81,4 +116,4 @@ def load_exported_weights(directory: str | os.PathLike) -> torch.nn.Module:
     return generator.eval()
 
 
-__all__ = ["MANIFEST_FILE", "TORCHSCRIPT_FILE", "WEIGHTS_FILE", "export_generator", "load_exported_weights"]
+__all__ = ["MANIFEST_FILE", "ONNX_FILE", "TORCHSCRIPT_FILE", "WEIGHTS_FILE", "export_generator", "load_exported_weights"]

@@ -20,6 +20,16 @@ norm's per-channel mean and variance there, and generates all tiles with those s
 (``freeze_instance_norms``). All tiles share one normalisation, so there are no seams; because the
 noise is stationary, statistics over a 1024² window are close to those over the whole image, and
 the result is visually equivalent to (though not bit-identical with) an impossible one-shot pass.
+
+Photos (``stylize``, for transfer networks) follow the same plan. Tiles start on the network's
+stride grid (multiples of 4), windows reach ``receptive_margin()`` pixels (rounded up to that grid)
+beyond each tile and are clipped at the photo's border, where the network's own reflection padding
+then applies exactly as in one pass. The instance norms are frozen with statistics pooled over a
+few full-resolution calibration windows spread over the photo (the right scale, unlike a downscaled
+copy); a photo that fits in one window is calibrated on itself, and then tiling reproduces the
+one-shot output to float rounding. Because overlapping windows agree on every kept pixel, tiles
+are cropped and abutted: a blend of overlaps would average identical values, and no seam can show.
+Peak memory is the input and output images plus one window's activations.
 """
 from __future__ import annotations
 
@@ -55,26 +65,41 @@ def has_instance_norm(generator: nn.Module) -> bool:
     return any(isinstance(module, nn.InstanceNorm2d) for module in generator.modules())
 
 
+class _PoolingInstanceNorm(nn.Module):
+    """Calibration stand-in for an InstanceNorm2d: normalises with statistics pooled over the whole
+    batch (all calibration windows count as one image) and records them."""
+
+    def __init__(self, norm: nn.InstanceNorm2d):
+        super().__init__()
+        self.norm = norm
+        self.stats: tuple[torch.Tensor, torch.Tensor] | None = None
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        xf = x.float()
+        mean, var = xf.mean((0, 2, 3)), xf.var((0, 2, 3), unbiased=False)
+        self.stats = (mean, var)
+        frozen = FrozenInstanceNorm(self.norm, mean, var)
+        return frozen(xf).to(x.dtype)
+
+
+def _replace_modules(root: nn.Module, kind: type, make) -> None:
+    """Replace every submodule of type ``kind`` by ``make(submodule)``."""
+    for name, child in list(root.named_modules()):
+        if isinstance(child, kind) and name:
+            parent_name, _, attribute = name.rpartition(".")
+            setattr(root.get_submodule(parent_name) if parent_name else root, attribute, make(child))
+
+
 @torch.no_grad()
-def freeze_instance_norms(generator: nn.Module, noise: list[torch.Tensor]) -> nn.Module:
-    """A copy of ``generator`` whose instance norms use the statistics they compute on ``noise``
-    (a batch of one), frozen. On that noise the copy reproduces the original's output exactly."""
+def freeze_instance_norms(generator: nn.Module, inputs) -> nn.Module:
+    """A copy of ``generator`` whose instance norms use fixed statistics, measured on ``inputs``: a
+    batch (noise pyramid or images) whose items are treated as windows of one larger image, so each
+    norm's per-channel mean and variance are pooled over all of them. For a batch of one, the copy
+    reproduces the original's output on that input exactly."""
     frozen = copy.deepcopy(generator).eval()
-    stats: dict[str, tuple[torch.Tensor, torch.Tensor]] = {}
-    hooks = []
-    for name, module in frozen.named_modules():
-        if isinstance(module, nn.InstanceNorm2d):
-            def record(module, inputs, name=name):
-                x = inputs[0][0].float()
-                stats[name] = (x.mean((1, 2)), x.var((1, 2), unbiased=False))
-            hooks.append(module.register_forward_pre_hook(record))
-    frozen(noise)
-    for hook in hooks:
-        hook.remove()
-    for name, (mean, var) in stats.items():
-        parent_name, _, child = name.rpartition(".")
-        parent = frozen.get_submodule(parent_name) if parent_name else frozen
-        setattr(parent, child, FrozenInstanceNorm(getattr(parent, child), mean, var))
+    _replace_modules(frozen, nn.InstanceNorm2d, _PoolingInstanceNorm)
+    frozen(inputs)
+    _replace_modules(frozen, _PoolingInstanceNorm, lambda module: FrozenInstanceNorm(module.norm, *module.stats))
     return frozen
 
 
@@ -128,6 +153,61 @@ def generate_tiled(generator, size: Sequence[int], seed: int, sample: int = 0, b
     return output
 
 
+def calibration_windows(height: int, width: int, block: int, count: int) -> list[tuple[int, int, int, int]]:
+    """Up to ``count`` block×block windows (y0, y1, x0, x1), on the stride-4 grid, spread evenly over
+    an image (one window covering it when it fits)."""
+    side_h, side_w = min(block, height), min(block, width)
+    per_side = max(1, math.isqrt(count))
+    windows = set()
+    for i in range(per_side):
+        for j in range(per_side):
+            y0 = (height - side_h) * (2 * i + 1) // (2 * per_side) // 4 * 4
+            x0 = (width - side_w) * (2 * j + 1) // (2 * per_side) // 4 * 4
+            windows.add((y0, y0 + side_h, x0, x0 + side_w))
+    return sorted(windows)
+
+
+@torch.no_grad()
+def stylize(generator, image: torch.Tensor, block: int | None = 1024, device="cpu", calibration_windows_count: int = 4,
+            dtype: torch.dtype | None = None, postprocess=None, progress: bool = False) -> torch.Tensor:
+    """Run an image-to-image generator on a (1, 3, H, W) image; tiles when a side exceeds ``block``.
+
+    ``postprocess(output_tile, input_tile)`` runs on each tile (e.g. colour preservation, which is
+    per-pixel), so no full-size intermediate is ever made. Returns a float (1, 3, H, W) CPU tensor.
+    """
+    height, width = image.shape[-2:]
+    device = torch.device(device)
+    autocast = torch.autocast(device.type, dtype=dtype, enabled=dtype not in (None, torch.float32))
+
+    def run(net, tile):
+        with autocast:
+            output = net(tile.to(device)).float()
+        return (postprocess(output, tile.to(device)) if postprocess else output).cpu()
+
+    if block is None or max(height, width) <= block:
+        return run(generator, image)
+    if block < 16 or block % 4:
+        raise TexnetsError(f"tile block size {block} must be a multiple of 4 and at least 16")
+    halo = math.ceil(generator.receptive_margin() / 4) * 4
+    if has_instance_norm(generator):
+        # Calibration windows as large as a tile's whole window (tile + halo): the statistics of the
+        # region one pass of the network actually sees, so nothing is gained by tiling more finely.
+        windows = calibration_windows(height, width, block + 2 * halo, calibration_windows_count)
+        crops = torch.cat([image[..., y0:y1, x0:x1] for y0, y1, x0, x1 in windows]).to(device)
+        with autocast:
+            generator = freeze_instance_norms(generator, crops)
+    output = torch.empty(1, 3, height, width)
+    rows, cols = list(_tiles(height, block, halo, False)), list(_tiles(width, block, halo, False))
+    bar = tqdm(total=len(rows) * len(cols), desc="tiles", disable=not progress, leave=False, dynamic_ncols=True)
+    for y0, y1, wy0, wy1 in rows:
+        for x0, x1, wx0, wx1 in cols:
+            tile = run(generator, image[..., wy0:wy1, wx0:wx1])
+            output[..., y0:y1, x0:x1] = tile[..., y0 - wy0:y1 - wy0, x0 - wx0:x1 - wx0]
+            bar.update()
+    bar.close()
+    return output
+
+
 def generate(generator, size: Sequence[int], seed: int = 0, samples: Sequence[int] = (0,), block: int | None = 1024,
              device="cpu", progress: bool = False) -> torch.Tensor:
     """Samples ``samples`` of the noise field ``seed`` as (N, 3, H, W) float images (unclamped, CPU).
@@ -142,5 +222,5 @@ def generate(generator, size: Sequence[int], seed: int = 0, samples: Sequence[in
                       for sample in samples])
 
 
-__all__ = ["FrozenInstanceNorm", "freeze_instance_norms", "generate", "generate_one_shot", "generate_tiled",
-           "has_instance_norm", "tile_halo"]
+__all__ = ["FrozenInstanceNorm", "calibration_windows", "freeze_instance_norms", "generate", "generate_one_shot",
+           "generate_tiled", "has_instance_norm", "stylize", "tile_halo"]

@@ -1,0 +1,144 @@
+"""Running an image-to-image generator (a transfer network) on photos, folders and videos.
+
+``Stylizer`` holds the generator on its device with the inference options (precision, memory
+layout, tiling block, colour preservation, downscaling) and times the network alone, synchronising
+the GPU, so ``synthesize.py`` can report milliseconds per image that mean what they say. Files are
+read and written with texnets.images / texnets.video (atomic writes, one-line errors).
+"""
+from __future__ import annotations
+
+import time
+import warnings
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+from tqdm.auto import tqdm
+
+from texnets.color import keep_content_colors
+from texnets.errors import TexnetsError
+from texnets.images import IMAGE_SUFFIXES, list_images, read_image, resize, save_image
+from texnets.tiling import stylize
+from texnets.video import probe_video, read_frames, write_video
+
+SAVE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp")
+PRECISIONS = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}
+
+
+def _sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+@dataclass
+class Stylizer:
+    """A generator ready for inference.
+
+    Args:
+        generator: an image-to-image ``nn.Module`` (e.g. TransformerNet), in eval mode.
+        device: where it runs.
+        precision: ``fp32``, ``bf16`` or ``fp16`` (autocast; the output is float32).
+        channels_last: run in channels_last memory layout (faster convolutions on recent GPUs).
+        block: images with a side longer than this are stylised in tiles (texnets.tiling.stylize).
+        preserve_color: keep the input's colours, stylise the luminance only (Gatys et al. 2017).
+        max_size: downscale inputs whose longer side exceeds this first (None: full resolution).
+    """
+
+    generator: torch.nn.Module
+    device: torch.device = torch.device("cpu")
+    precision: str = "fp32"
+    channels_last: bool = False
+    block: int | None = 1024
+    preserve_color: bool = False
+    max_size: int | None = None
+    network_seconds: list[float] = field(default_factory=list)
+
+    def __post_init__(self):
+        if self.precision not in PRECISIONS:
+            raise TexnetsError(f"--precision must be one of {', '.join(PRECISIONS)}, not {self.precision!r}")
+        if self.max_size is not None and self.max_size < 16:
+            raise TexnetsError("--max-size must be at least 16")
+        self.generator = self.generator.eval().to(self.device)
+        if self.channels_last:
+            self.generator = self.generator.to(memory_format=torch.channels_last)
+
+    def downscale(self, image: torch.Tensor) -> torch.Tensor:
+        if self.max_size and max(image.shape[-2:]) > self.max_size:
+            height, width = image.shape[-2:]
+            scale = self.max_size / max(height, width)
+            image = resize(image, (max(16, round(height * scale)), max(16, round(width * scale))))
+        return image
+
+    @torch.no_grad()
+    def __call__(self, images: torch.Tensor) -> torch.Tensor:
+        """(N, 3, H, W) in [0, 1] -> stylised (N, 3, H, W) float on the CPU; the network time is recorded."""
+        if min(images.shape[-2:]) < 16:
+            raise TexnetsError(f"the input is {images.shape[-1]}x{images.shape[-2]}: at least 16 pixels per side, please")
+        postprocess = keep_content_colors if self.preserve_color else None
+        if self.channels_last:
+            images = images.contiguous(memory_format=torch.channels_last)
+        _sync(self.device)
+        start = time.perf_counter()
+        options = {"device": self.device, "dtype": PRECISIONS[self.precision], "postprocess": postprocess}
+        if max(images.shape[-2:]) > (self.block or float("inf")):  # tiles, one image at a time
+            outputs = [stylize(self.generator, image.unsqueeze(0), self.block, **options) for image in images]
+        else:
+            outputs = [stylize(self.generator, images, None, **options)]
+        _sync(self.device)
+        self.network_seconds.append(time.perf_counter() - start)
+        return torch.cat(outputs).clamp(0, 1)
+
+    def timing(self, items: int) -> dict:
+        total = sum(self.network_seconds)
+        return {"network_seconds": round(total, 4),
+                "ms_per_item": round(1000 * total / items, 2) if items else None}
+
+
+def output_suffix(path: Path) -> str:
+    return path.suffix.lower() if path.suffix.lower() in SAVE_SUFFIXES else ".png"
+
+
+def stylize_image(stylizer: Stylizer, source: str | Path, output: str | Path) -> dict:
+    image = stylizer.downscale(read_image(source).unsqueeze(0))
+    result = stylizer(image)
+    save_image(result, output)
+    return {"input": str(source), "output": str(output), "size": [int(image.shape[-1]), int(image.shape[-2])]}
+
+
+def stylize_folder(stylizer: Stylizer, folder: str | Path, output_dir: str | Path, progress: bool = True) -> dict:
+    """Every image under ``folder`` (recursive) into the same relative path under ``output_dir``;
+    unreadable files are skipped with a warning each and counted."""
+    folder, output_dir = Path(folder), Path(output_dir)
+    sources = list_images(folder)
+    if not sources:
+        raise TexnetsError(f"no images ({', '.join(IMAGE_SUFFIXES)}) in {folder}")
+    if output_dir.resolve() == folder.resolve():
+        raise TexnetsError("--output must differ from the input folder: stylised images would replace the originals")
+    written, skipped = [], []
+    for source in tqdm(sources, desc="images", disable=not progress, dynamic_ncols=True):
+        target = output_dir / source.relative_to(folder)
+        target = target.with_suffix(output_suffix(target))
+        target.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            written.append(stylize_image(stylizer, source, target))
+        except TexnetsError as exc:
+            warnings.warn(f"skipped {source}: {exc}", stacklevel=2)
+            skipped.append(str(source))
+    if not written:
+        raise TexnetsError(f"none of the {len(sources)} images in {folder} could be stylised")
+    return {"outputs": [item["output"] for item in written], "skipped": skipped, "images": len(written)}
+
+
+def stylize_video(stylizer: Stylizer, source: str | Path, output: str | Path, batch_size: int = 8,
+                  progress: bool = True) -> dict:
+    """Stylise a video frame by frame, in batches, at its own frame rate, keeping its audio."""
+    info = probe_video(source)
+    if info.fps is None:
+        raise TexnetsError(f"{source} has no frame rate that texnets can read")
+    frames = read_frames(source, batch_size=batch_size, max_size=stylizer.max_size)
+    written = write_video(output, (stylizer(batch) for batch in frames), info.fps, audio_from=source,
+                          progress=progress, total_frames=info.frames)
+    return {"input": str(source), "outputs": [written["path"]], "video": written, "frames": written["frames"]}
+
+
+__all__ = ["PRECISIONS", "Stylizer", "output_suffix", "stylize_folder", "stylize_image", "stylize_video"]
