@@ -39,3 +39,49 @@ def texture_config(tmp_path) -> Path:
     path = tmp_path / "tiny.yaml"
     path.write_text(TINY_TEXTURE_CONFIG)
     return path
+
+
+# --------------------------------------------------------------------------------------------------
+# Transfer networks: real photos and paintings from ../shared/data (never copied into the repository).
+
+SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
+
+
+@pytest.fixture(scope="session")
+def shared_data() -> Path:
+    """``../shared/data`` with ``content/`` photos and ``styles/starry_night.jpg``; skips when absent."""
+    if not (SHARED_DATA / "styles" / "starry_night.jpg").is_file() or not any((SHARED_DATA / "content").glob("*.jpg")):
+        pytest.skip(f"the shared photos and paintings are not at {SHARED_DATA}")
+    return SHARED_DATA
+
+
+@pytest.fixture(scope="session")
+def small_photos(shared_data, tmp_path_factory) -> list[Path]:
+    """Six of the shared content photos, downscaled to at most 96 px (fast to decode), as .jpg and .png
+    files in a temporary folder; tests copy or link them into folders of their own."""
+    from PIL import Image
+
+    folder = tmp_path_factory.mktemp("photos")
+    sources = sorted((shared_data / "content").glob("*.jpg"))[:4] + sorted((shared_data / "content").glob("*.png"))[:2]
+    paths = []
+    for source in sources:
+        with Image.open(source) as image:
+            image = image.convert("RGB")
+            image.thumbnail((96, 96))
+            target = folder / source.name
+            image.save(target)
+        paths.append(target)
+    return paths
+
+
+@pytest.fixture(scope="session")
+def small_style(shared_data, tmp_path_factory) -> Path:
+    """The Starry Night downscaled to 96 px on its longer side, in a temporary folder."""
+    from PIL import Image
+
+    target = tmp_path_factory.mktemp("style") / "starry_small.png"
+    with Image.open(shared_data / "styles" / "starry_night.jpg") as image:
+        image = image.convert("RGB")
+        image.thumbnail((96, 96))
+        image.save(target)
+    return target

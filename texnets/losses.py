@@ -58,8 +58,11 @@ def flatten_features(features: torch.Tensor) -> torch.Tensor:
 def gram_matrix(features: torch.Tensor, normalize: str = "chw") -> torch.Tensor:
     """Batched Gram matrices (N, C, C) of (N, C, H, W) features, divided by H·W or C·H·W."""
     n, c, h, w = features.shape
-    flat = flatten_features(features)
-    gram = torch.bmm(flat, flat.transpose(1, 2))
+    # Sums of H·W products lose too much in bf16/fp16: Gram matrices are at least float32.
+    with torch.autocast(features.device.type, enabled=False):
+        flat = flatten_features(features)
+        flat = flat.to(torch.promote_types(flat.dtype, torch.float32))
+        gram = torch.bmm(flat, flat.transpose(1, 2))
     if normalize == "hw":
         return gram / (h * w)
     if normalize == "chw":

@@ -5,5 +5,7 @@
 """
 from texnets.tasks.base import AtomicCheckpointIO, GeneratorTask, NonFiniteLossError
 from texnets.tasks.texture import NoiseDataModule, TextureTask
+from texnets.tasks.transfer import ContentImageDataModule, TransferTask
 
-__all__ = ["AtomicCheckpointIO", "GeneratorTask", "NoiseDataModule", "NonFiniteLossError", "TextureTask"]
+__all__ = ["AtomicCheckpointIO", "ContentImageDataModule", "GeneratorTask", "NoiseDataModule", "NonFiniteLossError",
+           "TextureTask", "TransferTask"]

@@ -7,6 +7,7 @@ A task subclasses :class:`GeneratorTask`, owns a ``generator`` (a plain ``nn.Mod
 """
 from __future__ import annotations
 
+import warnings
 from collections.abc import Iterable, Mapping
 
 import pytorch_lightning as pl
@@ -69,9 +70,10 @@ class GeneratorTask(pl.LightningModule):
 
     generator: torch.nn.Module
 
-    def __init__(self, channels_last: bool = False, bn_recalibration_batches: int = 0):
+    def __init__(self, channels_last: bool = False, bn_recalibration_batches: int = 0, compile: bool = False):
         super().__init__()
         self.channels_last = channels_last
+        self.compile_modules = compile
         self.bn_recalibration_batches = bn_recalibration_batches
         self._recalibrated_at: int | None = None
 
@@ -94,16 +96,30 @@ class GeneratorTask(pl.LightningModule):
 
     # -- set-up --------------------------------------------------------------------------------------
     def setup(self, stage: str) -> None:
-        self.prepare_targets(stage)
+        # Runs before a checkpoint is restored. The targets are loss buffers, saved in every checkpoint,
+        # so a resumed run can do without the exemplar or style image (moved, or a URL while offline):
+        # a failure is kept until on_load_checkpoint has shown whether the checkpoint supplies them.
+        self._missing_targets: TexnetsError | None = None
+        try:
+            self.prepare_targets(stage)
+        except TexnetsError as exc:
+            self._missing_targets = exc
         # Runs before Lightning wraps the module in DistributedDataParallel, which reads this list.
         self._ddp_params_and_buffers_to_ignore = [
             name for name, _ in self.named_buffers() if name.startswith(self.frozen_prefixes())]
 
     def on_fit_start(self) -> None:
+        if getattr(self, "_missing_targets", None) is not None:
+            raise self._missing_targets  # not resuming: the image is needed after all
         if self.channels_last:
             # Convolutions with channels_last weights produce channels_last outputs, so converting
             # the module is enough; the (small) noise inputs need not be converted.
             self.to(memory_format=torch.channels_last)
+        if self.compile_modules:
+            # In place (nn.Module.compile), so state-dict keys and checkpoints are unchanged.
+            for module in (self.generator, getattr(self, "encoder", None)):
+                if module is not None:
+                    module.compile()
 
     # -- BatchNorm statistics for sampling -----------------------------------------------------------
     def recalibrate(self) -> None:
@@ -146,6 +162,10 @@ class GeneratorTask(pl.LightningModule):
         if differing:
             details = ", ".join(f"{key}={theirs.get(key)!r} (config: {ours.get(key)!r})" for key in differing)
             raise TexnetsError(f"the checkpoint's generator differs from the configured one: {details}")
+        if getattr(self, "_missing_targets", None) is not None:
+            warnings.warn(f"{self._missing_targets}; resuming with the loss targets stored in the checkpoint",
+                          stacklevel=2)
+            self._missing_targets = None
 
     # -- numerical safety ----------------------------------------------------------------------------
     def check_finite(self, loss: torch.Tensor) -> None:
@@ -173,7 +193,7 @@ class GeneratorTask(pl.LightningModule):
     def log_image_grid(self, tag: str, images: torch.Tensor, columns: int = 4) -> None:
         """Show a batch of images (clamped to [0, 1]) in TensorBoard, from rank zero only."""
         logger = self.logger
-        if not isinstance(logger, TensorBoardLogger) or self.global_rank != 0:
+        if not isinstance(logger, TensorBoardLogger) or self.global_rank != 0 or images.shape[0] == 0:
             return
         grid = make_grid(images.detach().float().clamp(0, 1).cpu(), nrow=columns, padding=2, pad_value=1.0)
         logger.experiment.add_image(tag, grid, global_step=self.global_step)

@@ -1,0 +1,351 @@
+"""Perceptual-loss style transfer networks (Johnson, Alahi & Fei-Fei 2016): a :class:`TransferTask`
+LightningModule and the :class:`ContentImageDataModule` that streams crops of a folder of photos.
+
+The task owns the generator (:class:`~texnets.generators.TransformerNet`), one frozen VGG encoder
+and a :class:`~texnets.losses.PerceptualCriterion` with three terms: content (feature reconstruction
+of the input photo), style (any loss of the family against the style image, Gram by default) and
+total variation. The style image's statistics are computed once in ``setup`` and kept as loss
+buffers, so checkpoints carry them and a resumed run needs no style image.
+
+Data. A content folder is walked lazily, one directory listing at a time in a shuffled order, so a
+COCO-sized folder (80k+ files) starts training at once and no list of every file is ever held. Each
+pass over the folder is an epoch; passes repeat until ``trainer.max_steps``, so a handful of photos
+trains too (sampled with replacement through the repeated passes, each with new random crops).
+Unreadable files are skipped with a counted warning. The first ``val_images`` files in sorted order
+are held aside as a fixed validation batch, never trained on.
+"""
+from __future__ import annotations
+
+import os
+import random
+import warnings
+from collections.abc import Iterator, Sequence
+from dataclasses import asdict
+from pathlib import Path
+
+import kornia.augmentation
+import pytorch_lightning as pl
+import torch
+import torchvision.transforms.v2 as T
+from torch.utils.data import DataLoader, IterableDataset, get_worker_info
+
+from texnets.errors import TexnetsError
+from texnets.generators.transformer_net import TransformerNet, TransformerNetConfig
+from texnets.images import load_image, read_image, resize
+from texnets.losses import ContentLoss, PerceptualCriterion, make_style_loss
+from texnets.tasks.base import GeneratorTask
+from texnets.vgg import VGGEncoder, check_layers
+
+# Johnson et al. 2016 (VGG-16 relu1_2, relu2_2, relu3_3, relu4_3). texnets' default encoder is VGG-19,
+# which has layers of the same names at the same depth in each block; they are used as the equivalents.
+STYLE_LAYERS = ("relu1_2", "relu2_2", "relu3_3", "relu4_3")
+CONTENT_LAYERS = ("relu2_2",)  # Johnson et al. 2016, section 4.1
+TRAIN_SUFFIXES = (".jpg", ".jpeg", ".png", ".webp")
+
+
+# --------------------------------------------------------------------------------------------------
+# Data
+
+def walk_images(folder: Path, rng: random.Random | None = None) -> Iterator[Path]:
+    """Image files under ``folder``, recursively, one directory listing at a time. With ``rng`` each
+    directory's entries are shuffled (a different order every pass); without it they are sorted."""
+    try:
+        entries = list(os.scandir(folder))
+    except OSError:
+        return  # an unreadable sub-folder is skipped like an unreadable file
+    if rng is None:
+        entries.sort(key=lambda entry: entry.name)
+    else:
+        rng.shuffle(entries)
+    for entry in entries:
+        try:
+            if entry.is_dir():
+                yield from walk_images(Path(entry.path), rng)
+            elif entry.name.lower().endswith(TRAIN_SUFFIXES) and entry.is_file():
+                yield Path(entry.path)
+        except OSError:
+            continue
+
+
+class SkipCounter:
+    """Counts unreadable images in this process and warns about the first few, then every 100th."""
+
+    def __init__(self):
+        self.count = 0
+
+    def skip(self, path: Path, reason: str) -> None:
+        self.count += 1
+        if self.count <= 5 or self.count % 100 == 0:
+            warnings.warn(f"skipped unreadable image {path} ({reason}); {self.count} skipped so far", stacklevel=2)
+
+
+class ContentCrops(IterableDataset):
+    """Random crops of the images under a folder, as (3, size, size) tensors, pass after pass.
+
+    Every process (DataLoader worker × DDP rank) walks the folder in the same shuffled order for a
+    given pass and keeps every ``shards``-th file, so processes see disjoint images.
+    """
+
+    def __init__(self, folder: str | os.PathLike, size: int, crop_scale: Sequence[float], seed: int,
+                 exclude: Sequence[str] = (), rank: int = 0, world_size: int = 1, passes: int | None = None):
+        self.folder, self.size, self.seed = Path(folder), int(size), int(seed)
+        self.exclude, self.rank, self.world_size, self.passes = set(exclude), rank, world_size, passes
+        self.crop = T.RandomResizedCrop(self.size, scale=tuple(crop_scale), ratio=(1.0, 1.0), antialias=True)
+
+    def _crop(self, path: Path, skipped: SkipCounter) -> torch.Tensor | None:
+        try:
+            return self.crop(read_image(path, draft=2 * self.size))
+        except TexnetsError as exc:
+            skipped.skip(path, str(exc).split(" (")[0])
+        except Exception as exc:  # noqa: BLE001 - a strange file must never end an epoch
+            skipped.skip(path, f"{type(exc).__name__}: {exc}"[:120])
+        return None
+
+    def __iter__(self) -> Iterator[torch.Tensor]:
+        worker = get_worker_info()
+        workers, worker_id = (worker.num_workers, worker.id) if worker is not None else (1, 0)
+        shards, shard = self.world_size * workers, self.rank * workers + worker_id
+        torch.manual_seed(self.seed * 7919 + shard)  # the crops' randomness, per process
+        skipped, epoch = SkipCounter(), 0
+        while self.passes is None or epoch < self.passes:
+            rng = random.Random(self.seed * 1_000_003 + epoch)  # the same order in every process
+            paths = (path for path in walk_images(self.folder, rng) if str(path) not in self.exclude)
+            kept = seen = 0
+            for index, path in enumerate(paths):
+                seen += 1
+                if index % shards == shard:
+                    crop = self._crop(path, skipped)
+                    if crop is not None:
+                        kept += 1
+                        yield crop
+            if kept == 0 and 0 < seen < shards:  # fewer files than processes: every process uses them all
+                for path in walk_images(self.folder, rng):
+                    crop = self._crop(path, skipped) if str(path) not in self.exclude else None
+                    if crop is not None:
+                        kept += 1
+                        yield crop
+            if kept == 0:
+                raise TexnetsError(f"no readable training images in {self.folder} ({skipped.count} unreadable, "
+                                   f"{len(self.exclude)} held aside for validation)")
+            epoch += 1
+
+
+class ContentImageDataModule(pl.LightningDataModule):
+    """A folder of content photos (recursive; jpg, png, webp) for training transfer networks.
+
+    Args:
+        folder: the content images, e.g. COCO train2014 (Johnson et al. 2016 used 80k COCO images).
+        size: side of the square training crops.
+        batch_size: crops per step.
+        crop_scale: range of the fraction of the image area each random crop covers.
+        flip: random horizontal flips, applied on the device with kornia.
+        val_images: the first N images (sorted by path) are held aside as a fixed validation batch.
+        val_size: side of the validation images (centre crops); default: ``size``.
+        num_workers: DataLoader worker processes that decode images (0: decode in the training process).
+        seed: seed of the crops and of the walking order.
+    """
+
+    def __init__(self, folder: str = "data/coco/train2014", size: int = 256, batch_size: int = 4,
+                 crop_scale: list[float] = (0.3, 1.0), flip: bool = True, val_images: int = 4,
+                 val_size: int | None = None, num_workers: int = 4, seed: int = 0):
+        super().__init__()
+        self.save_hyperparameters()
+        if batch_size < 1 or size < 16 or val_images < 0 or num_workers < 0:
+            raise TexnetsError("data.batch_size >= 1, data.size >= 16, data.val_images >= 0 and "
+                               "data.num_workers >= 0, please")
+        if not (len(crop_scale) == 2 and 0 < crop_scale[0] <= crop_scale[1] <= 1):
+            raise TexnetsError(f"data.crop_scale must be [low, high] with 0 < low <= high <= 1, not {list(crop_scale)}")
+        self.folder, self.size, self.batch_size = folder, int(size), int(batch_size)
+        self.crop_scale, self.flip, self.val_images = [float(s) for s in crop_scale], flip, val_images
+        self.val_size, self.num_workers, self.seed = int(val_size or size), num_workers, seed
+        self._flip = kornia.augmentation.RandomHorizontalFlip(p=0.5)  # batched, on the training device
+        self._val_paths: list[str] | None = None
+        self._val_batch: torch.Tensor | None = None
+
+    def _check_folder(self) -> Path:
+        folder = Path(self.folder)
+        if not folder.is_dir():
+            hint = " (download COCO train2014, or pass --data.folder <your photos>)" if "coco" in str(folder) else ""
+            raise TexnetsError(f"content folder not found: {folder}{hint}")
+        return folder
+
+    def validation_paths(self) -> list[str]:
+        """The held-aside images: the first ``val_images`` readable files in sorted order, but never
+        all of them: a folder of a handful of photos keeps at least one for training."""
+        if self._val_paths is None:
+            paths = []
+            for path in walk_images(self._check_folder()):
+                if len(paths) > self.val_images:
+                    break
+                try:
+                    read_image(path, draft=self.val_size)
+                except TexnetsError:
+                    continue
+                paths.append(str(path))
+            if 0 < len(paths) <= self.val_images:
+                warnings.warn(f"only {len(paths)} readable images in {self.folder}: holding aside {len(paths) - 1} "
+                              f"for validation instead of {self.val_images}", stacklevel=2)
+            self._val_paths = paths[:min(self.val_images, len(paths) - 1)] if paths else []
+        return self._val_paths
+
+    def validation_batch(self) -> torch.Tensor:
+        if self._val_batch is None:
+            images = [T.functional.center_crop(resize(read_image(p, draft=self.val_size), self.val_size),
+                                               [self.val_size, self.val_size]) for p in self.validation_paths()]
+            self._val_batch = torch.stack(images) if images else torch.empty(0, 3, self.val_size, self.val_size)
+        return self._val_batch
+
+    def setup(self, stage: str) -> None:
+        folder = self._check_folder()
+        if next(walk_images(folder), None) is None:
+            raise TexnetsError(f"no images ({', '.join(TRAIN_SUFFIXES)}) in {folder}")
+        self.validation_paths()
+
+    def summary(self) -> dict:
+        return {"content": str(self.folder), "size": self.size, "batch_size": self.batch_size,
+                "crop_scale": self.crop_scale, "val_images": self.validation_paths()}
+
+    def train_dataloader(self) -> DataLoader:
+        trainer = self.trainer
+        rank, world = (trainer.global_rank, trainer.world_size) if trainer is not None else (0, 1)
+        resumed_at = trainer.global_step if trainer is not None else 0
+        # A resumed run draws new crops and a new order rather than replaying the first steps.
+        seed = (self.seed * 1_000_003 + resumed_at) % 2**31
+        crops = ContentCrops(self.folder, self.size, self.crop_scale, seed, self.validation_paths(), rank, world)
+        return DataLoader(crops, batch_size=self.batch_size, num_workers=self.num_workers,
+                          persistent_workers=self.num_workers > 0, pin_memory=torch.cuda.is_available())
+
+    def val_dataloader(self) -> DataLoader:
+        batch = self.validation_batch()
+        return DataLoader([batch] if len(batch) else [], batch_size=None)
+
+    def on_after_batch_transfer(self, batch: torch.Tensor, dataloader_idx: int) -> torch.Tensor:
+        if self.flip and self.trainer is not None and self.trainer.training:
+            batch = self._flip(batch)
+        return batch
+
+
+# --------------------------------------------------------------------------------------------------
+# Task
+
+class TransferTask(GeneratorTask):
+    """Train a :class:`~texnets.generators.TransformerNet` to stylise photos in one forward pass.
+
+    Args:
+        style: the style image: a path, ``builtin:<name>`` or an https URL (``#sha256=...`` checked),
+            downloaded once into the cache.
+        style_size: resize the style image's shorter side to this before computing its statistics.
+        generator: the generator's hyper-parameters (width, residual_blocks, upsample, output_range).
+        loss: the style loss: ``gram`` (Johnson et al.), ``meanvar``, ``moments``, ``mmd`` or ``sw``.
+        loss_options: extra options of that loss (e.g. ``{normalize: chw}`` for Gram).
+        style_layers / content_layers: VGG layers of the two terms.
+        style_layer_weights: per-layer weights of the style term (a list, ``inverse_channels`` or none).
+        style_weight / content_weight / tv_weight: weights of the three terms (see the configs for
+            their sources and units).
+        encoder: options of ``texnets.vgg.VGGEncoder`` (``weights``, ``arch``, ``pooling``).
+        lr: Adam learning rate.
+        lr_step: if > 0, multiply the learning rate by ``lr_gamma`` every ``lr_step`` steps.
+        lr_gamma: see ``lr_step``.
+        channels_last: generator and encoder in channels_last memory layout (faster convolutions on GPUs).
+        compile: compile generator and encoder with torch.compile when training starts (GPUs; the
+            first steps then take a minute longer).
+    """
+
+    def __init__(self, style: str | None = None, style_size: int = 256, generator: TransformerNetConfig | None = None,
+                 loss: str = "gram", loss_options: dict | None = None, style_layers: Sequence[str] = STYLE_LAYERS,
+                 content_layers: Sequence[str] = CONTENT_LAYERS, style_layer_weights: list[float] | str | None = None,
+                 style_weight: float = 5.0, content_weight: float = 1.0, tv_weight: float = 0.0,
+                 encoder: dict | None = None, lr: float = 1e-3, lr_step: int = 0, lr_gamma: float = 0.5,
+                 channels_last: bool = False, compile: bool = False):
+        super().__init__(channels_last=channels_last, bn_recalibration_batches=0, compile=compile)
+        config = generator if isinstance(generator, TransformerNetConfig) else TransformerNetConfig(**(generator or {}))
+        generator = asdict(config)  # a plain dict in the hyper-parameters: checkpoints stay weights_only-loadable
+        self.save_hyperparameters()
+        if not style:
+            raise TexnetsError("model.style is required: a path, builtin:<name> or an https URL of the style image")
+        if lr <= 0 or lr_step < 0 or not 0 < lr_gamma <= 1 or min(style_weight, content_weight, tv_weight) < 0:
+            raise TexnetsError("need lr > 0, lr_step >= 0, 0 < lr_gamma <= 1 and non-negative loss weights")
+        encoder_options = dict(encoder or {})
+        arch = encoder_options.get("arch", "vgg19")
+        self.style_layers = check_layers(style_layers, arch)
+        self.content_layers = check_layers(content_layers, arch)
+        self.generator = TransformerNet(config)
+        encoder = VGGEncoder(check_layers([*self.style_layers, *self.content_layers], arch), **encoder_options)
+        terms = {"content": (ContentLoss(self.content_layers), content_weight),
+                 "style": (make_style_loss(loss, self.style_layers, style_layer_weights, **(loss_options or {})),
+                           style_weight)}
+        self.criterion = PerceptualCriterion(encoder, terms, tv_weight=tv_weight)
+        self._style_image: torch.Tensor | None = None
+
+    # -- wiring --------------------------------------------------------------------------------------
+    @property
+    def encoder(self) -> VGGEncoder:
+        return self.criterion.encoder
+
+    def style_image(self) -> torch.Tensor:
+        if self._style_image is None:
+            self._style_image = load_image(self.hparams.style, self.hparams.style_size, what="style image")
+        return self._style_image
+
+    def prepare_targets(self, stage: str) -> None:
+        device = next(iter(self.encoder.buffers())).device
+        with torch.no_grad():
+            features = self.encoder(self.style_image().to(device, torch.float32), self.style_layers)
+        self.criterion.terms["style"].set_target(features)
+
+    def frozen_prefixes(self) -> tuple[str, ...]:
+        return ("criterion.",)  # encoder weights, style statistics and the per-batch content targets
+
+    def training_summary(self) -> dict:
+        datamodule = getattr(self.trainer, "datamodule", None) if self._trainer is not None else None
+        summary = {"style": self.hparams.style, "style_size": self.hparams.style_size, "loss": self.hparams.loss}
+        if datamodule is not None and hasattr(datamodule, "summary"):
+            summary.update(datamodule.summary())
+        return summary
+
+    # -- objective -----------------------------------------------------------------------------------
+    def objective(self, content: torch.Tensor, stylised: torch.Tensor):
+        """Total loss and detached per-term / per-layer values for logging."""
+        with torch.no_grad():
+            self.criterion.terms["content"].set_target(self.encoder(content, self.content_layers))
+        return self.criterion(stylised)
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        return self.generator(images)
+
+    def training_step(self, content: torch.Tensor, batch_idx: int) -> torch.Tensor:
+        if self.channels_last:
+            content = content.contiguous(memory_format=torch.channels_last)
+        stylised = self.generator(content)
+        loss, logs = self.objective(content, stylised)
+        self.check_finite(loss)
+        self.log_losses("train", logs, batch_size=content.shape[0])
+        self.log("loss", logs["total"].float(), prog_bar=True, logger=False, batch_size=content.shape[0])
+        return loss
+
+    def validation_step(self, content: torch.Tensor, batch_idx: int) -> None:
+        stylised = self.generator(content)
+        _, logs = self.objective(content, stylised)
+        self.log_losses("val", logs, batch_size=content.shape[0], sync_dist=True)
+        self.log("hp_metric", logs["total"].float(), batch_size=content.shape[0], sync_dist=True)
+        if batch_idx == 0:
+            self.log_image_grid("stylised", stylised)
+
+    def on_fit_start(self) -> None:
+        super().on_fit_start()
+        if self.global_step == 0 and self._style_image is not None:  # (a resumed run may lack the image)
+            self.log_image_grid("style", self._style_image, columns=1)
+            datamodule = getattr(self.trainer, "datamodule", None)
+            if datamodule is not None and hasattr(datamodule, "validation_batch"):
+                self.log_image_grid("content", datamodule.validation_batch())
+
+    def configure_optimizers(self):
+        optimizer = torch.optim.Adam(self.generator.parameters(), lr=self.hparams.lr)
+        if not self.hparams.lr_step:
+            return optimizer
+        scheduler = torch.optim.lr_scheduler.StepLR(optimizer, step_size=self.hparams.lr_step,
+                                                    gamma=self.hparams.lr_gamma)
+        return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "step"}}
+
+
+__all__ = ["CONTENT_LAYERS", "ContentCrops", "ContentImageDataModule", "STYLE_LAYERS", "TransferTask", "walk_images"]
