@@ -34,6 +34,10 @@ bench: $(STAMP)
 	$(PY) bench/bench_optimize.py
 	$(PY) bench/bench_texture_net.py
 	$(PY) bench/bench_evaluate.py
+	$(PY) bench/bench_transfer.py inference
+	$(PY) bench/bench_transfer.py overhead
+	$(PY) bench/bench_transfer.py large
+	$(PY) bench/bench_transfer.py quality     # about 3 hours on 2 cores
 
 clean:
 	rm -rf $(VENV) outputs .pytest_cache

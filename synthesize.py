@@ -9,6 +9,7 @@ Transfer networks (photos in):
     python synthesize.py --checkpoint checkpoints/starry/last.ckpt --input photo.jpg --output outputs/photo.jpg
     python synthesize.py --checkpoint ... --input photos/ --output outputs/photos/         # mirrors the folder
     python synthesize.py --checkpoint ... --input clip.mp4 --output outputs/clip.mp4      # keeps fps and audio
+    python synthesize.py --checkpoint ... --input clip.mp4 --precision bf16 --channels-last --compile   # GPU
     python synthesize.py --checkpoint ... --input huge.jpg --preserve-color --max-size 4000
 Any model:
     python synthesize.py --checkpoint ... --export exports/starry    # TorchScript (+ ONNX) + safetensors
@@ -60,6 +61,8 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--precision", default="fp32", choices=["fp32", "bf16", "fp16"],
                         help="transfer networks: inference precision (bf16/fp16 on GPUs)")
     parser.add_argument("--channels-last", action="store_true", help="channels_last memory layout (GPU speed-up)")
+    parser.add_argument("--compile", action="store_true",
+                        help="transfer networks: torch.compile the network (videos, same-sized batches; not tiles)")
     parser.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:1 or mps")
     parser.add_argument("--export", metavar="DIR",
                         help="also write TorchScript (+ ONNX when the onnx package is installed) + safetensors to DIR")
@@ -140,7 +143,7 @@ def stylize_transfer_net(loaded: LoadedGenerator, args: argparse.Namespace) -> d
     args.output = str(output)
     device = pick_device(args.device)
     stylizer = Stylizer(loaded.generator, device, args.precision, args.channels_last, args.block,
-                        args.preserve_color, args.max_size)
+                        args.preserve_color, args.max_size, args.compile)
     progress = not args.quiet
     start = time.perf_counter()
     if source.is_dir():
@@ -161,7 +164,7 @@ def stylize_transfer_net(loaded: LoadedGenerator, args: argparse.Namespace) -> d
           f"in the network on {device} ({args.precision}), {1000 * seconds / max(items, 1):.1f} ms with I/O",
           file=sys.stderr)
     return {**result, **timing, "seconds": round(seconds, 3), "device": str(device), "precision": args.precision,
-            "preserve_color": args.preserve_color, "max_size": args.max_size}
+            "preserve_color": args.preserve_color, "max_size": args.max_size, "compile": args.compile}
 
 
 # Model type recorded in the checkpoint -> the function that runs it.

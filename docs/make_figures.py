@@ -2,7 +2,11 @@
 """Regenerate the README figures under docs/ from scikit-image's built-in images only (never from
 ../shared, whose images must not be committed, not even as one panel).
 
-    python docs/make_figures.py
+    python docs/make_figures.py                       # the optimisation figures
+    python docs/make_figures.py transfer REF ALT      # transfer-network figure from two exported networks
+
+``transfer`` takes two ``synthesize.py --export`` folders (or checkpoints): the reference Starry Night
+network and a variant, each applied to built-in photos (see README, "Style transfer networks").
 """
 from __future__ import annotations
 
@@ -41,6 +45,28 @@ def inversion_figure() -> None:
     save_image(labelled_grid(panels, labels), DOCS / "feature_inversion.png")
 
 
+def _network(path: str):
+    from texnets.checkpoints import load_generator
+    from texnets.export import load_exported_weights
+    return load_exported_weights(path) if Path(path).is_dir() else load_generator(path).generator
+
+
+def transfer_figure(reference: str, variant: str,
+                    labels=("Starry Night, 3000 steps", "style_weight 1.5, 1500 steps")) -> None:
+    import torch
+    networks = [_network(reference), _network(variant)]
+    panels, captions = [], []
+    for name in ("astronaut", "chelsea", "coffee"):
+        photo = load_image(f"builtin:{name}", 224)
+        with torch.no_grad():
+            panels += [photo, *[net(photo).clamp(0, 1) for net in networks]]
+        captions += [f"built-in: {name}", *labels]
+    save_image(labelled_grid(panels, captions, columns=3, cell=224), DOCS / "transfer_starry.jpg", quality=88)
+
+
 if __name__ == "__main__":
-    texture_figure()
-    inversion_figure()
+    if sys.argv[1:2] == ["transfer"]:
+        transfer_figure(*sys.argv[2:4])
+    else:
+        texture_figure()
+        inversion_figure()

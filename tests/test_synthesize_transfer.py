@@ -99,6 +99,22 @@ def test_an_image_in_gives_a_stylised_image_of_the_same_size(checkpoint, generat
     assert sorted(p.name for p in out.parent.iterdir()) == ["stylised.json", "stylised.png"]
 
 
+def test_compile_flag_runs_untiled_images_through_torch_compile(
+        checkpoint, small_photos, tmp_path, capsys, monkeypatch):
+    compiled = []
+
+    def fake_compile(module, **kwargs):  # compiling for real takes a minute on a CPU: check the wiring only
+        compiled.append(module)
+        return module
+    monkeypatch.setattr(torch, "compile", fake_compile)
+    source = save_photo(small_photos[0], tmp_path / "photo.png", (40, 48))
+    argv = ["--checkpoint", checkpoint, "--input", source, "--output", tmp_path / "out.png", "--compile"]
+    code, err = run(argv, capsys)
+    assert code == 0, err
+    assert len(compiled) == 1 and type(compiled[0]).__name__ == "TransformerNet"
+    assert json.loads((tmp_path / "out.json").read_text())["compile"] is True
+
+
 def test_max_size_downscales_the_longer_side(checkpoint, small_photos, tmp_path, capsys):
     source = save_photo(small_photos[1], tmp_path / "tall.png", (90, 60))
     out = tmp_path / "small.jpg"

@@ -119,6 +119,25 @@ def test_the_perceptual_loss_falls_on_a_fixed_batch(small_style, small_photos):
     assert not any(p.requires_grad for p in task.criterion.parameters())
 
 
+@pytest.mark.parametrize("loss", ["meanvar", "sw"])
+def test_other_style_statistics_replace_gram(loss, small_style, small_photos):
+    torch.manual_seed(0)
+    task = TransferTask(style=str(small_style), style_size=64, generator={"width": 0.25}, loss=loss,
+                        style_layers=["relu1_2", "relu2_2"], content_layers=["relu2_2"])
+    task.prepare_targets("fit")
+    assert type(task.criterion.terms["style"]).__name__ == {"meanvar": "MeanVarLoss", "sw": "SlicedWassersteinLoss"}[loss]
+    batch = fixed_batch(small_photos)
+    optimizer = torch.optim.Adam(task.generator.parameters(), lr=1e-2)
+    styles = []
+    for _ in range(10):
+        loss_value, logs = task.objective(batch, task.generator(batch))
+        styles.append(float(logs["style"]))
+        optimizer.zero_grad()
+        loss_value.backward()
+        optimizer.step()
+    assert styles[-1] < styles[0], styles
+
+
 def test_broken_files_are_skipped_with_a_warning(tmp_path, small_photos, small_style, shared_data, capsys):
     folder = link_folder(tmp_path / "content", small_photos[:3])
     jpeg = sorted((shared_data / "content").glob("*.jpg"))[0]
