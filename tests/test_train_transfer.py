@@ -127,15 +127,15 @@ def test_other_style_statistics_replace_gram(loss, small_style, small_photos):
     task.prepare_targets("fit")
     assert type(task.criterion.terms["style"]).__name__ == {"meanvar": "MeanVarLoss", "sw": "SlicedWassersteinLoss"}[loss]
     batch = fixed_batch(small_photos)
-    optimizer = torch.optim.Adam(task.generator.parameters(), lr=1e-2)
+    optimizer = torch.optim.Adam(task.generator.parameters(), lr=2e-3)
     styles = []
-    for _ in range(10):
+    for _ in range(12):
         loss_value, logs = task.objective(batch, task.generator(batch))
         styles.append(float(logs["style"]))
         optimizer.zero_grad()
         loss_value.backward()
         optimizer.step()
-    assert styles[-1] < styles[0], styles
+    assert styles[-1] < 0.8 * styles[0], styles
 
 
 def test_broken_files_are_skipped_with_a_warning(tmp_path, small_photos, small_style, shared_data, capsys):
