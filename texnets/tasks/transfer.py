@@ -157,7 +157,8 @@ class ContentImageDataModule(pl.LightningDataModule):
             raise TexnetsError(f"data.crop_scale must be [low, high] with 0 < low <= high <= 1, not {list(crop_scale)}")
         self.folder, self.size, self.batch_size = folder, int(size), int(batch_size)
         self.crop_scale, self.flip, self.val_images = [float(s) for s in crop_scale], flip, val_images
-        self.val_size, self.num_workers, self.seed = int(val_size or size), num_workers, seed
+        # More decoding processes than cores only compete (the GPU config's 8 on a 2-core machine).
+        self.val_size, self.num_workers, self.seed = int(val_size or size), min(num_workers, os.cpu_count() or 1), seed
         self._flip = kornia.augmentation.RandomHorizontalFlip(p=0.5)  # batched, on the training device
         self._val_paths: list[str] | None = None
         self._val_batch: torch.Tensor | None = None
