@@ -136,6 +136,13 @@ def test_export_round_trip_runs_without_texnets(checkpoint, tmp_path, capsys):
     manifest = json.loads((export / "generator.json").read_text())
     assert manifest["model_type"] == "texture_net" and manifest["config"]["scales"] == 3
 
+    # ONNX (when onnx is installed): one input per noise level, any size, the same image.
+    ort = pytest.importorskip("onnxruntime")
+    session = ort.InferenceSession(str(export / "generator.onnx"))
+    onnx_out = session.run(None, {f"noise{k}": level.numpy() for k, level in enumerate(noise)})[0]
+    assert onnx_out.shape == (2, 3, 32, 64)
+    assert np.abs(onnx_out - expected.numpy()).max() < 1e-4
+
 
 def test_train_then_synthesize(texture_config, tmp_path, capsys):
     assert train.main(["--config", str(texture_config), "--output_dir", str(tmp_path), "--trainer.max_steps", "2"]) == 0

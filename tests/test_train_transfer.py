@@ -259,6 +259,17 @@ def test_bad_inputs_are_refused_with_one_line_and_no_checkpoint(
     assert not list(tmp_path.rglob("*.ckpt"))
 
 
+def test_bf16_mixed_and_channels_last_train_from_the_config(tmp_path, content, small_style, capsys):
+    # Later overrides win: precision and layout as on a GPU, on the CPU (where bf16 is merely slow).
+    args = tiny(small_style, content, tmp_path, 2, "--data.val_images", 1, "--trainer.precision", "bf16-mixed",
+                "--model.channels_last", "true")
+    code, err = run_main(args, capsys)
+    assert code == 0, err
+    assert report(tmp_path / "r")["final_step"] == 2
+    generator = load_generator(tmp_path / "r" / "last.ckpt").generator
+    assert all(p.dtype == torch.float32 and torch.isfinite(p).all() for p in generator.parameters())
+
+
 def test_resume_continues_at_the_saved_step(tmp_path, content, small_style, capsys):
     args = tiny(small_style, content, tmp_path, 2, "--data.val_images", 1, "--checkpoint_every", 1)
     code, err = run_main(args, capsys)
