@@ -28,6 +28,17 @@ class SaveRankState(pl.Callback):
                    Path(self.out_dir) / f"rank{trainer.global_rank}.pt")
 
 
+def ranks_in_sync(out_dir: Path) -> list[str]:
+    """Check the two ranks' saved states (SaveRankState) hold identical weights; return what DDP ignored."""
+    ranks = [torch.load(out_dir / f"rank{r}.pt", weights_only=True) for r in (0, 1)]
+    assert [r["rank"] for r in ranks] == [0, 1] and all(r["world_size"] == 2 for r in ranks)
+    assert ranks[0]["strategy"] == "DDPStrategy"
+    # Gradients are all-reduced, so both processes hold the same weights after every step.
+    for name, value in ranks[0]["params"].items():
+        assert torch.equal(value, ranks[1]["params"][name]), name
+    return ranks[0]["ignored"]
+
+
 def test_two_cpu_processes_train_in_sync(texture_config, tmp_path):
     extra = tmp_path / "ddp.yaml"
     extra.write_text("trainer:\n  callbacks:\n    - class_path: test_ddp.SaveRankState\n"
@@ -40,14 +51,8 @@ def test_two_cpu_processes_train_in_sync(texture_config, tmp_path):
         cwd=REPO, env=env, capture_output=True, text=True, timeout=240)
     assert result.returncode == 0, result.stderr[-3000:]
 
-    ranks = [torch.load(tmp_path / f"rank{r}.pt", weights_only=True) for r in (0, 1)]
-    assert [r["rank"] for r in ranks] == [0, 1] and all(r["world_size"] == 2 for r in ranks)
-    assert ranks[0]["strategy"] == "DDPStrategy"
-    # Gradients are all-reduced, so both processes hold the same weights after every step.
-    for name, value in ranks[0]["params"].items():
-        assert torch.equal(value, ranks[1]["params"][name]), name
     # The frozen encoder weights and exemplar statistics are not broadcast by DDP at every step.
-    ignored = ranks[0]["ignored"]
+    ignored = ranks_in_sync(tmp_path)
     assert any(name.startswith("encoder.") for name in ignored)
     assert any(name.startswith("style.target_") for name in ignored)
     assert not any(name.startswith("generator.") for name in ignored)

@@ -12,7 +12,7 @@ import torch
 from PIL import Image
 
 import synthesize
-from test_synthesize import make_checkpoint
+from test_synthesize import make_checkpoint, one_error_line, pixels, run
 from test_video import gradient_frames, make_clip
 from texnets.checkpoints import checkpoint_metadata, load_generator
 from texnets.export import MANIFEST_FILE, ONNX_FILE, TORCHSCRIPT_FILE, WEIGHTS_FILE, load_exported_weights
@@ -60,25 +60,8 @@ def save_photo(source: Path, target: Path, size) -> Path:
     return target
 
 
-def run(argv, capsys):
-    code = synthesize.main([str(a) for a in argv])
-    captured = capsys.readouterr()
-    return code, captured.err
-
-
-def pixels(path: Path) -> np.ndarray:
-    return np.asarray(Image.open(path).convert("RGB")).astype(np.int16)
-
-
 def as_uint8(image: torch.Tensor) -> np.ndarray:
     return (image[0].clamp(0, 1) * 255).round().permute(1, 2, 0).numpy().astype(np.int16)
-
-
-def one_error_line(err: str) -> str:
-    assert "Traceback" not in err, err
-    errors = [line for line in err.splitlines() if line.startswith("error:")]
-    assert len(errors) == 1, err
-    return errors[0]
 
 
 def test_an_image_in_gives_a_stylised_image_of_the_same_size(checkpoint, generator, small_photos, tmp_path, capsys):
