@@ -22,7 +22,7 @@ from typing import Any
 import torch
 
 from texnets import __version__
-from texnets.errors import TexnetsError
+from texnets.errors import TexnetsError, existing_file
 from texnets.generators import GENERATORS, build_generator
 from texnets.images import atomic_path
 
@@ -53,11 +53,7 @@ def save_atomically(checkpoint: dict[str, Any], path: str | os.PathLike) -> None
 
 def read_checkpoint(path: str | os.PathLike) -> dict:
     """``torch.load(path, weights_only=True)`` with a one-line ``TexnetsError`` for every failure."""
-    path = Path(path)
-    if not path.exists():
-        raise TexnetsError(f"checkpoint not found: {path}")
-    if path.is_dir():
-        raise TexnetsError(f"expected a checkpoint file, got a directory: {path} (try {path / 'last.ckpt'})")
+    path = existing_file(path, "checkpoint", f" (try {Path(path) / 'last.ckpt'})")
     try:
         checkpoint = torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as exc:

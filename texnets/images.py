@@ -22,7 +22,7 @@ import torchvision.transforms.v2.functional as TF
 from PIL import Image, ImageDraw, ImageOps, UnidentifiedImageError
 from torchvision.utils import make_grid
 
-from texnets.errors import TexnetsError
+from texnets.errors import TexnetsError, existing_file
 
 # Photographs and textures shipped inside scikit-image (no download), usable as ``builtin:<name>``.
 BUILTIN_IMAGES = {
@@ -72,11 +72,7 @@ def read_image(path: str | os.PathLike, draft: int | None = None) -> torch.Tenso
     PNG decoder crashes the process (segfault) on corrupt data, where Pillow raises an error we can
     report in one line.
     """
-    path = Path(path)
-    if not path.exists():
-        raise TexnetsError(f"image not found: {path}")
-    if path.is_dir():
-        raise TexnetsError(f"expected an image file, got a directory: {path}")
+    path = existing_file(path, "image")
     try:
         with Image.open(path) as pil:
             fmt = pil.format

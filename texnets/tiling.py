@@ -29,7 +29,8 @@ few full-resolution calibration windows spread over the photo (the right scale, 
 copy); a photo that fits in one window is calibrated on itself, and then tiling reproduces the
 one-shot output to float rounding. Because overlapping windows agree on every kept pixel, tiles
 are cropped and abutted: a blend of overlaps would average identical values, and no seam can show.
-Peak memory is the input and output images plus one window's activations.
+Peak memory is the input and output images plus the activations of the calibration batch (a few
+windows at once); the tiles then run one window at a time.
 """
 from __future__ import annotations
 

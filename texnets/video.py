@@ -34,7 +34,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from texnets.errors import TexnetsError
+from texnets.errors import TexnetsError, existing_file
 from texnets.images import atomic_path
 
 VIDEO_SUFFIXES = (".mp4", ".mov", ".mkv", ".webm", ".avi", ".m4v")
@@ -76,11 +76,7 @@ def _reason(exc: BaseException) -> str:
 
 
 def _open_input(path: str | os.PathLike):
-    path = Path(path)
-    if not path.exists():
-        raise TexnetsError(f"video not found: {path}")
-    if path.is_dir():
-        raise TexnetsError(f"expected a video file, got a directory: {path}")
+    path = existing_file(path, "video")
     try:
         container = av.open(str(path), "r")
     except (av.FFmpegError, OSError, ValueError) as exc:
