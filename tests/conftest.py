@@ -41,6 +41,44 @@ def texture_config(tmp_path) -> Path:
     return path
 
 
+TINY_SOLID_CONFIG = """\
+# A solid-texture network small enough for a test: 3 scales, 32² slices, two VGG layers, 32 px exemplars.
+seed_everything: 0
+model:
+  class_path: texnets.tasks.SolidTextureTask
+  init_args:
+    generator: {scales: 3}
+    layers: [relu1_1, relu2_1]
+    lr: 0.05
+    bn_recalibration_batches: 2
+data:
+  class_path: texnets.tasks.SliceDataModule
+  init_args:
+    exemplars: [builtin:immunohistochemistry]
+    axes: [x, y, z]
+    slice_size: 32
+    slices_per_axis: 2
+    exemplar_size: 32
+    val_size: 16
+trainer:
+  accelerator: cpu
+  max_steps: 8
+  val_check_interval: 4
+  log_every_n_steps: 1
+  enable_progress_bar: false
+  enable_model_summary: false
+checkpoint_every: 4
+"""
+
+
+@pytest.fixture
+def solid_config(tmp_path) -> Path:
+    """A tiny train.py config (SolidTextureTask + SliceDataModule); runs write under ``--output_dir``."""
+    path = tmp_path / "tiny_solid.yaml"
+    path.write_text(TINY_SOLID_CONFIG)
+    return path
+
+
 # --------------------------------------------------------------------------------------------------
 # Transfer networks: real photos and paintings from ../shared/data (never copied into the repository).
 

@@ -32,6 +32,18 @@ MANIFEST_FILE = "generator.json"
 
 
 def _usage(generator) -> dict:
+    if hasattr(generator, "layout"):  # solid textures: unpadded, fed noise windows of a global grid
+        spec = generator.noise_spec
+        return {
+            "inputs": f"a list of {spec.scales} float32 noise tensors (N, {spec.channels}, d, h, w), finest first, "
+                      f"and the crop offsets: {spec.scales - 1} lists of 3 ints (z, y, x), coarse to fine. "
+                      "texnets.generators.solid_net.solid_layout(scales, origin, size) gives each level's "
+                      "noise window and the offsets for the block [origin, origin + size)",
+            "output": "(N, 3, D, H, W) RGB volume, nominally in [0, 1]: clamp before saving",
+            "example": f"net = torch.jit.load('{TORCHSCRIPT_FILE}'); volume = net(noise, offsets).clamp(0, 1)",
+            "onnx": "not exported: the crop offsets depend on where the block sits, which a traced graph "
+                    "would freeze",
+        }
     if not hasattr(generator, "noise_spec"):  # image-to-image (transfer networks)
         return {
             "inputs": "one float32 tensor (N, 3, H, W): RGB images in [0, 1], any H and W of at least 16",
@@ -57,6 +69,8 @@ def _export_onnx(model: torch.nn.Module, path: Path) -> bool:
     try:
         import onnx  # noqa: F401 - torch.onnx needs it to serialise
     except ImportError:
+        return False
+    if hasattr(model, "layout"):  # solid textures: see _usage
         return False
     if hasattr(model, "noise_spec"):
         spec = model.noise_spec

@@ -87,26 +87,45 @@ class NoiseSpec:
         step = 2 ** (self.scales - 1)
         if any(a % step or b % step or b <= a for a, b in window):
             raise ValueError(f"window {window} must have ends that are multiples of {step}")
-        base = _mix(torch.tensor(seed & _MASK32, dtype=torch.int64), (seed >> 32) & _MASK32)
         levels = []
         for level in range(self.scales):
             level_size = self.level_size(size, level)
-            # Per-dimension coordinates at this level, wrapped, broadcast against each other below.
+            # Per-dimension coordinates at this level, wrapped.
             coords = [torch.arange(a >> level, b >> level, dtype=torch.int64) % n
                       for (a, b), n in zip(window, level_size)]
-            sample_index = torch.as_tensor(list(samples), dtype=torch.int64)
-            state = _mix(_mix(base, level + 1), sample_index).view(-1, 1)               # (N, 1)
-            state = _mix(state, torch.arange(self.channels, dtype=torch.int64))       # (N, C)
-            state = state.view(*state.shape, *([1] * len(coords)))                   # (N, C, 1, ...)
-            for d, coord in enumerate(coords):
-                shape = [1] * state.dim()
-                shape[2 + d] = -1
-                # Coordinates are hashed before mixing, so rows whose states happen to differ only in
-                # low bits cannot produce shifted copies of each other.
-                state = _mix(state, _hash32(coord + (d + 1) * _HASH_MULTIPLIER).view(shape))
-            # 24 high-quality bits -> exactly representable floats in [0, 1).
-            levels.append(((state >> 8).to(torch.float64) / float(1 << 24)).to(dtype=dtype, device=device))
+            levels.append(self._hash_level(seed, level, coords, samples, device, dtype))
         return levels
+
+    def hashed_window(self, seed: int, level: int, window: Sequence[tuple[int, int]], samples: Sequence[int] = (0,),
+                      device=None, dtype=torch.float32) -> torch.Tensor:
+        """Deterministic noise of one pyramid ``level`` over an unbounded grid: the values at integer
+        coordinates [start, stop) per dimension, in that level's own units. Any window, negative
+        coordinates included, can be drawn on its own and agrees with every other window where they
+        overlap; nothing wraps around. This is what on-demand solid textures need (texnets.volumes).
+        The values are computed on ``device``, so a GPU draws its own noise.
+        """
+        coords = [torch.arange(int(a), int(b), dtype=torch.int64, device=device) for a, b in window]
+        return self._hash_level(seed, level, coords, samples, device, dtype)
+
+    def _hash_level(self, seed: int, level: int, coords: list[torch.Tensor], samples: Sequence[int], device,
+                    dtype) -> torch.Tensor:
+        """Hash (seed, sample, level, channel, coordinates) into uniform [0, 1) values, shaped
+        (samples, channels, *per-dimension coordinate counts)."""
+        base = _mix(torch.tensor(seed & _MASK32, dtype=torch.int64, device=device), (seed >> 32) & _MASK32)
+        sample_index = torch.as_tensor(list(samples), dtype=torch.int64, device=device)
+        state = _mix(_mix(base, level + 1), sample_index).view(-1, 1)                               # (N, 1)
+        state = _mix(state, torch.arange(self.channels, dtype=torch.int64, device=device))        # (N, C)
+        state = state.view(*state.shape, *([1] * len(coords)))                                    # (N, C, 1, ...)
+        for d, coord in enumerate(coords):
+            shape = [1] * state.dim()
+            shape[2 + d] = -1
+            # Coordinates are hashed before mixing, so rows whose states happen to differ only in low
+            # bits cannot produce shifted copies of each other. Masking to 32 bits maps a negative
+            # coordinate to its own value (it never changes the non-negative ones).
+            coord = coord.to(device) & _MASK32
+            state = _mix(state, _hash32(coord + (d + 1) * _HASH_MULTIPLIER).view(shape))
+        # 24 high-quality bits -> exactly representable floats in [0, 1).
+        return ((state >> 8).to(torch.float64) / float(1 << 24)).to(dtype=dtype, device=device)
 
 
 __all__ = ["NoiseSpec", "check_size"]

@@ -1,4 +1,4 @@
-"""Generators: plain ``nn.Module``s that map noise (or images) to images. They know nothing about
+"""Generators: plain ``nn.Module``s that map noise (or images) to images (or volumes). They know nothing about
 losses, Lightning or files.
 
 ``GENERATORS`` maps the model type recorded in a checkpoint to the class that rebuilds it with
@@ -10,12 +10,14 @@ from __future__ import annotations
 from torch import nn
 
 from texnets.errors import TexnetsError
+from texnets.generators.solid_net import SolidTextureNet, SolidTextureNetConfig
 from texnets.generators.texture_net import TextureNet, TextureNetConfig
 from texnets.generators.transformer_net import TransformerNet, TransformerNetConfig
 
 GENERATORS: dict[str, type[nn.Module]] = {
     TextureNet.model_type: TextureNet,
     TransformerNet.model_type: TransformerNet,
+    SolidTextureNet.model_type: SolidTextureNet,
 }
 
 
@@ -29,4 +31,5 @@ def build_generator(model_type: str, config: dict) -> nn.Module:
     return cls.from_config(dict(config))
 
 
-__all__ = ["GENERATORS", "TextureNet", "TextureNetConfig", "TransformerNet", "TransformerNetConfig", "build_generator"]
+__all__ = ["GENERATORS", "SolidTextureNet", "SolidTextureNetConfig", "TextureNet", "TextureNetConfig",
+           "TransformerNet", "TransformerNetConfig", "build_generator"]

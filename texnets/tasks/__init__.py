@@ -1,11 +1,12 @@
 """Training tasks: one LightningModule (and its data) per kind of generator, on a shared base.
 
 ``train.py`` names them in configs by class path, e.g. ``texnets.tasks.TextureTask`` with
-``texnets.tasks.NoiseDataModule``.
+``texnets.tasks.NoiseDataModule``, or ``texnets.tasks.SolidTextureTask`` with ``texnets.tasks.SliceDataModule``.
 """
 from texnets.tasks.base import AtomicCheckpointIO, GeneratorTask, NonFiniteLossError
+from texnets.tasks.solid import SliceDataModule, SolidTextureTask
 from texnets.tasks.texture import NoiseDataModule, TextureTask
 from texnets.tasks.transfer import ContentImageDataModule, TransferTask
 
 __all__ = ["AtomicCheckpointIO", "ContentImageDataModule", "GeneratorTask", "NoiseDataModule", "NonFiniteLossError",
-           "TextureTask", "TransferTask"]
+           "SliceDataModule", "SolidTextureTask", "TextureTask", "TransferTask"]

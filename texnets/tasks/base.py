@@ -43,7 +43,8 @@ class AtomicCheckpointIO(TorchCheckpointIO):
 @torch.no_grad()
 def recalibrate_batch_norm(module: nn.Module, inputs: Iterable) -> bool:
     """Recompute every BatchNorm's running statistics as the exact average over ``inputs`` (batches
-    fed to ``module`` in training mode); return False when the module has no BatchNorm.
+    fed to ``module`` in training mode; a tuple is passed as the positional arguments); return False
+    when the module has no BatchNorm.
 
     Running statistics kept with momentum 0.1 trail weights that are still moving, so eval-mode
     samples (what synthesize.py makes) come out worse than the training batches. Only eval mode
@@ -58,7 +59,7 @@ def recalibrate_batch_norm(module: nn.Module, inputs: Iterable) -> bool:
         norm.momentum = None  # cumulative average
     module.train()
     for batch in inputs:
-        module(batch)
+        module(*batch) if isinstance(batch, tuple) else module(batch)
     for norm, momentum in zip(norms, momenta):
         norm.momentum = momentum
     module.train(was_training)
@@ -112,14 +113,17 @@ class GeneratorTask(pl.LightningModule):
         if getattr(self, "_missing_targets", None) is not None:
             raise self._missing_targets  # not resuming: the image is needed after all
         if self.channels_last:
-            # Convolutions with channels_last weights produce channels_last outputs, so converting
-            # the module is enough; the (small) noise inputs need not be converted.
-            self.to(memory_format=torch.channels_last)
+            self.convert_to_channels_last()
         if self.compile_modules:
             # In place (nn.Module.compile), so state-dict keys and checkpoints are unchanged.
             for module in (self.generator, getattr(self, "encoder", None)):
                 if module is not None:
                     module.compile()
+
+    def convert_to_channels_last(self) -> None:
+        # Convolutions with channels_last weights produce channels_last outputs, so converting the
+        # module is enough; the (small) noise inputs need not be converted.
+        self.to(memory_format=torch.channels_last)
 
     # -- BatchNorm statistics for sampling -----------------------------------------------------------
     def recalibrate(self) -> None:
