@@ -10,6 +10,7 @@ from __future__ import annotations
 from torch import nn
 
 from texnets.errors import TexnetsError
+from texnets.generators.skip_net import SkipNet, SkipNetConfig
 from texnets.generators.solid_net import SolidTextureNet, SolidTextureNetConfig
 from texnets.generators.texture_net import TextureNet, TextureNetConfig
 from texnets.generators.transformer_net import TransformerNet, TransformerNetConfig
@@ -18,6 +19,7 @@ GENERATORS: dict[str, type[nn.Module]] = {
     TextureNet.model_type: TextureNet,
     TransformerNet.model_type: TransformerNet,
     SolidTextureNet.model_type: SolidTextureNet,
+    SkipNet.model_type: SkipNet,
 }
 
 
@@ -31,5 +33,5 @@ def build_generator(model_type: str, config: dict) -> nn.Module:
     return cls.from_config(dict(config))
 
 
-__all__ = ["GENERATORS", "SolidTextureNet", "SolidTextureNetConfig", "TextureNet", "TextureNetConfig",
-           "TransformerNet", "TransformerNetConfig", "build_generator"]
+__all__ = ["GENERATORS", "SkipNet", "SkipNetConfig", "SolidTextureNet", "SolidTextureNetConfig", "TextureNet",
+           "TextureNetConfig", "TransformerNet", "TransformerNetConfig", "build_generator"]

@@ -4,9 +4,11 @@
 ``texnets.tasks.NoiseDataModule``, or ``texnets.tasks.SolidTextureTask`` with ``texnets.tasks.SliceDataModule``.
 """
 from texnets.tasks.base import AtomicCheckpointIO, GeneratorTask, NonFiniteLossError
+from texnets.tasks.prior import DeepImagePriorDataModule, DeepImagePriorTask
 from texnets.tasks.solid import SliceDataModule, SolidTextureTask
 from texnets.tasks.texture import NoiseDataModule, TextureTask
 from texnets.tasks.transfer import ContentImageDataModule, TransferTask
 
-__all__ = ["AtomicCheckpointIO", "ContentImageDataModule", "GeneratorTask", "NoiseDataModule", "NonFiniteLossError",
+__all__ = ["AtomicCheckpointIO", "ContentImageDataModule", "DeepImagePriorDataModule", "DeepImagePriorTask",
+           "GeneratorTask", "NoiseDataModule", "NonFiniteLossError",
            "SliceDataModule", "SolidTextureTask", "TextureTask", "TransferTask"]
