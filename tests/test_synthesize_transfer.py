@@ -273,7 +273,7 @@ def test_bad_inputs_are_refused_with_one_line_and_write_nothing(case, checkpoint
         output, message = outputs / "x.mp4", "cannot decode video"
     elif case == "size":
         source = save_photo(small_photos[0], inputs / "photo.png", (32, 32))
-        extra, message = ["--size", 64, 64], "--size, --count and --tile are for texture networks"
+        extra, message = ["--size", 64, 64], "--size, --count, --tile and --origin are for noise-driven generators"
     elif case == "texture net":
         source = save_photo(small_photos[0], inputs / "photo.png", (32, 32))
         ckpt = make_checkpoint(tmp_path / "texture.ckpt")
