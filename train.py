@@ -71,17 +71,25 @@ class TexnetsCLI(LightningCLI):
         else:
             configs = [str(path) for path in (config.get("config") or []) if path]
             run_dir = Path(config.output_dir) / (Path(configs[0]).stem if configs else "run")  # the main config
-        if not config.ckpt_path and not config.overwrite and any(run_dir.glob("*.ckpt")):
+        stale = sorted(run_dir.glob("*.ckpt")) if not config.ckpt_path else []
+        if stale and not config.overwrite:
             raise TexnetsError(f"{run_dir} already holds a run: resume it with --ckpt_path {run_dir / 'last.ckpt'}, "
                                f"or pick another --run_name, or pass --overwrite true")
+        if stale:
+            # Overwriting means starting afresh: an old last.ckpt left beside the new run would be taken
+            # for its result (and Lightning would name the new one last-v1.ckpt).
+            for path in stale:
+                path.unlink()
+            print(f"--overwrite: removed {len(stale)} checkpoint(s) of the previous run in {run_dir}", file=sys.stderr)
         self.run_dir = run_dir
 
     def instantiate_trainer(self, **kwargs):
         trainer_config = self._get(self.config_init, "trainer", default={})
         run_dir = self.run_dir
+        # No version counter: a run folder holds one run, so last.ckpt is always this run's latest.
         checkpoint = ModelCheckpoint(dirpath=run_dir, filename="step={step}", auto_insert_metric_name=False,
                                      every_n_train_steps=self.config.checkpoint_every, save_top_k=-1,
-                                     save_last=True)
+                                     save_last=True, enable_version_counter=False)
         self.report = RunReport(run_dir / "report.json", extra={
             "command": " ".join(["train.py", *self.argv]), "run_dir": str(run_dir),
             "resumed_from": self.config.ckpt_path})

@@ -111,6 +111,16 @@ def train_checkpoint(name: str, exemplar: Path, steps: int, quick: bool) -> tupl
     run = f"evaluate_{name}{'_quick' if quick else ''}"
     checkpoint = OUT / run / "last.ckpt"
     if checkpoint.is_file():
+        # Say how it was made: train.py's report holds the command and the machine (e.g. a lent GPU,
+        # where the 1000 steps take a minute instead of over an hour here).
+        report_file = checkpoint.with_name("report.json")
+        if report_file.is_file():
+            report = json.loads(report_file.read_text())
+            env = report.get("environment", {})
+            where = env.get("gpu") or f"{env.get('threads', '?')} CPU threads"
+            return checkpoint, (f"`python {report.get('command', 'train.py')}` on {where}, {env.get('date', '?')} "
+                                f"({report.get('seconds', 0) / 60:.1f} min; reused from "
+                                f"`{checkpoint.relative_to(REPO)}`)")
         return checkpoint, f"reused {checkpoint.relative_to(REPO)}"
     config = "configs/quickstart.yaml" if quick else "configs/texture_cpu.yaml"
     command = [sys.executable, "train.py", "--config", config, "--data.exemplar", str(exemplar),
@@ -126,7 +136,7 @@ def compare(name: str, exemplar: Path, checkpoint: Path, settings: dict) -> tupl
     output = OUT / f"compare_{name}.png"
     argv = ["compare", "--style", str(exemplar), "--checkpoint", str(checkpoint), "--methods", "gram", "meanvar", "sw",
             "--size", str(settings["size"]), "--samples", str(settings["samples"]), "--steps", str(settings["steps"]),
-            "--output", str(output), "--quiet", *settings.get("extra", [])]
+            "--output", str(output), "--quiet", "--hide-exemplar", *settings.get("extra", [])]
     subprocess.run([sys.executable, "evaluate.py", *argv], check=True, cwd=REPO)
     table = output.with_suffix(".md").read_text()
     report = json.loads(output.with_suffix(".json").read_text())
@@ -202,10 +212,25 @@ diversity column is missing unless the weights are in the torch hub cache.
 
 {chr(10).join(sections)}
 
-GPU figures: no GPU was lent to the session that produced this section.
+Every timing in this section is this machine's (CPU). Where a texture network was trained on a lent GPU,
+the line above its table names the GPU; the compare itself, samples and baselines, ran here.
 """
     update_section("bench_evaluate", markdown)
+    readme_figure(compares)
     return 0
+
+
+def readme_figure(compares) -> None:
+    """docs/compare_pebbles.jpg for the README: the pebbles grid, which leaves the exemplar out
+    (--hide-exemplar: a committed figure must not reproduce a ../shared image); JPEG to stay < 300 KB."""
+    from PIL import Image
+    for name, *_ in compares:
+        if name != "pebbles":
+            continue
+        target = REPO / "docs" / "compare_pebbles.jpg"
+        with Image.open(OUT / f"compare_{name}.png") as grid:
+            grid.convert("RGB").save(target, quality=88)
+        print(f"wrote {target.relative_to(REPO)} ({target.stat().st_size / 1024:.0f} KB)")
 
 
 if __name__ == "__main__":

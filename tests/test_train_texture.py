@@ -97,6 +97,13 @@ def test_resume_continues_with_the_right_step_and_learning_rate(texture_config, 
     code, err = run_main(["--config", texture_config, "--output_dir", runs], capsys)
     assert code == 2 and "already holds a run" in one_error_line(err)
 
+    # --overwrite starts afresh: the old checkpoints go, and last.ckpt is the new run's (not last-v1.ckpt).
+    code, err = run_main(["--config", texture_config, "--output_dir", runs, "--overwrite", "true",
+                          "--trainer.max_steps", 2], capsys)
+    assert code == 0, err
+    assert sorted(path.name for path in run_dir.glob("*.ckpt")) == ["last.ckpt", "step=2.ckpt"]
+    assert ckpt(run_dir / "last.ckpt")["global_step"] == 2
+
 
 def test_a_sigkilled_run_resumes_from_its_last_checkpoint(texture_config, tmp_path, capsys):
     runs = tmp_path / "runs"
