@@ -96,12 +96,11 @@ def volume_blocks(size: Sequence[int], block: int) -> list[tuple[tuple[int, int,
 
 
 def check_volume_size(size: Sequence[int]) -> tuple[int, int, int]:
-    size = tuple(int(s) for s in size)
-    if len(size) == 1:
-        size = size * 3
+    given = tuple(int(s) for s in size)
+    size = given * 3 if len(given) == 1 else given
     if len(size) != 3 or any(s < 1 for s in size):
         raise TexnetsError(f"a solid texture's --size is D H W (or one edge for a cube), each at least 1, "
-                           f"not {' '.join(map(str, size))}")
+                           f"not {' '.join(map(str, given))}")
     return size
 
 
