@@ -5,6 +5,8 @@ import os
 import platform
 import re
 import resource
+import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -44,3 +46,11 @@ def update_section(key: str, markdown: str) -> None:
     pattern = re.compile(rf"<!-- {re.escape(key)}:start -->.*?<!-- {re.escape(key)}:end -->", re.S)
     text = pattern.sub(lambda _: block, text) if pattern.search(text) else text.rstrip() + "\n\n" + block + "\n"
     BENCHMARKS.write_text(text)
+
+
+def run_front_door(command: list[str]) -> float:
+    """Run a texnets script (e.g. ``["train.py", ...]``) from the repository root as a user would;
+    return its wall time."""
+    start = time.perf_counter()
+    subprocess.run([sys.executable, *command], cwd=BENCHMARKS.parent, check=True)
+    return time.perf_counter() - start

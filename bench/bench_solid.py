@@ -35,7 +35,7 @@ import torch
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
-from bench._report import machine, peak_rss_mb, today, update_section  # noqa: E402
+from bench._report import machine, peak_rss_mb, run_front_door as run, today, update_section  # noqa: E402
 from texnets.checkpoints import load_generator  # noqa: E402
 from texnets.generators.solid_net import AXES, SolidTextureNet  # noqa: E402
 from texnets.volumes import generate_block, generate_volume  # noqa: E402
@@ -49,13 +49,6 @@ FIGURE = REPO / "docs" / "solid_slices.png"
 
 def exemplar_spec() -> str:
     return str(EXEMPLAR) if EXEMPLAR.exists() else "builtin:gravel"
-
-
-def run(command: list[str]) -> float:
-    """Run a front door as a user would; return its wall time."""
-    start = time.perf_counter()
-    subprocess.run([sys.executable, *command], cwd=REPO, check=True)
-    return time.perf_counter() - start
 
 
 def train(steps: int, edge: int, batch: int) -> dict:

@@ -34,7 +34,7 @@ import torch
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
-from bench._report import machine, peak_rss_mb, today, update_section  # noqa: E402
+from bench._report import machine, peak_rss_mb, run_front_door as run, today, update_section  # noqa: E402
 from texnets.checkpoints import load_generator  # noqa: E402
 from texnets.images import labelled_grid, load_image, save_image, save_json  # noqa: E402
 from texnets.tiling import generate  # noqa: E402
@@ -51,13 +51,6 @@ RUN_NAME = "bench_texture_cpu"
 
 def exemplar_spec() -> str:
     return str(EXEMPLAR) if EXEMPLAR.exists() else "builtin:gravel"
-
-
-def run(command: list[str]) -> float:
-    """Run a front door as a user would; return its wall time."""
-    start = time.perf_counter()
-    subprocess.run([sys.executable, *command], cwd=REPO, check=True)
-    return time.perf_counter() - start
 
 
 def _segment(report: dict) -> dict:

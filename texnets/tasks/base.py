@@ -171,6 +171,17 @@ class GeneratorTask(pl.LightningModule):
                           stacklevel=2)
             self._missing_targets = None
 
+    # -- optimisation --------------------------------------------------------------------------------
+    def configure_optimizers(self):
+        """Adam on the generator (the encoder has no parameters: its weights are buffers), with the
+        learning rate times ``lr_gamma`` every ``lr_step`` steps when the task has a positive ``lr_step``."""
+        optimizer = torch.optim.Adam(self.generator.parameters(), lr=self.hparams.lr)
+        if not self.hparams.get("lr_step"):
+            return optimizer
+        scheduler = torch.optim.lr_scheduler.StepLR(optimizer, step_size=self.hparams.lr_step,
+                                                    gamma=self.hparams.lr_gamma)
+        return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "step"}}
+
     # -- numerical safety ----------------------------------------------------------------------------
     def check_finite(self, loss: torch.Tensor) -> None:
         """Stop training with one clear line when the loss is NaN or infinite.

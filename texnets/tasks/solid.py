@@ -216,14 +216,6 @@ class SolidTextureTask(GeneratorTask):
             images = datamodule.exemplar_images()
             self.log_image_grid("exemplars", torch.cat(list(images.values())), columns=len(images))
 
-    def configure_optimizers(self):
-        optimizer = torch.optim.Adam(self.generator.parameters(), lr=self.hparams.lr)
-        if not self.hparams.lr_step:
-            return optimizer
-        scheduler = torch.optim.lr_scheduler.StepLR(optimizer, step_size=self.hparams.lr_step,
-                                                    gamma=self.hparams.lr_gamma)
-        return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "step"}}
-
 
 class SliceStream(IterableDataset):
     """Training batches for solid textures: each item maps every axis to a slab batch (noise and

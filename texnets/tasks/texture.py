@@ -170,13 +170,6 @@ class TextureTask(GeneratorTask):
             return self._exemplar
         return datamodule.exemplar_image() if datamodule is not None and hasattr(datamodule, "exemplar_image") else None
 
-    def configure_optimizers(self):
-        # Only the generator learns; the encoder has no parameters (its weights are buffers).
-        optimizer = torch.optim.Adam(self.generator.parameters(), lr=self.hparams.lr)
-        scheduler = torch.optim.lr_scheduler.StepLR(optimizer, step_size=self.hparams.lr_step,
-                                                    gamma=self.hparams.lr_gamma)
-        return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "step"}}
-
 
 class NoiseStream(IterableDataset):
     """An endless-feeling stream of noise pyramids: each item is one whole batch (finest level first).

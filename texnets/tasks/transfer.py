@@ -340,13 +340,5 @@ class TransferTask(GeneratorTask):
             if datamodule is not None and hasattr(datamodule, "validation_batch"):
                 self.log_image_grid("content", datamodule.validation_batch())
 
-    def configure_optimizers(self):
-        optimizer = torch.optim.Adam(self.generator.parameters(), lr=self.hparams.lr)
-        if not self.hparams.lr_step:
-            return optimizer
-        scheduler = torch.optim.lr_scheduler.StepLR(optimizer, step_size=self.hparams.lr_step,
-                                                    gamma=self.hparams.lr_gamma)
-        return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "step"}}
-
 
 __all__ = ["CONTENT_LAYERS", "ContentCrops", "ContentImageDataModule", "STYLE_LAYERS", "TransferTask", "walk_images"]
