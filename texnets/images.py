@@ -138,6 +138,8 @@ def resize(image: torch.Tensor, size: int | tuple[int, int] | None) -> torch.Ten
         size = [int(s) for s in size]
         if len(size) == 1:
             size = size[0]
+        elif size == list(image.shape[-2:]):
+            return image  # already that exact size
     return TF.resize(image, size if isinstance(size, list) else [int(size)], antialias=True).clamp(0, 1)
 
 

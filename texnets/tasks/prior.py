@@ -32,12 +32,11 @@ from pathlib import Path
 import pytorch_lightning as pl
 import torch
 import torch.nn.functional as F
-import torchvision.transforms.v2.functional as TF
 from torch.utils.data import DataLoader
 
 from texnets.errors import TexnetsError
 from texnets.generators.skip_net import SkipNet, SkipNetConfig
-from texnets.images import load_image, save_image, save_json
+from texnets.images import load_image, resize, save_image, save_json
 from texnets.metrics import psnr_ssim
 from texnets.tasks.base import GeneratorTask
 
@@ -65,12 +64,6 @@ class RestorationImages:
 
 def _size_text(image: torch.Tensor) -> str:
     return f"{image.shape[-1]}x{image.shape[-2]}"
-
-
-def _exact_resize(image: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
-    if tuple(image.shape[-2:]) == tuple(size):
-        return image
-    return TF.resize(image, list(size), antialias=True).clamp(0, 1)
 
 
 def area_downsample(image: torch.Tensor, factor: int) -> torch.Tensor:
@@ -196,9 +189,9 @@ class DeepImagePriorDataModule(pl.LightningDataModule):
             scale = self.max_size / max(output_size)
             degraded_size = tuple(max(1, round(side * scale / factor)) for side in output_size)
             output_size = (degraded_size[0] * factor, degraded_size[1] * factor)
-            image = _exact_resize(image, degraded_size) if image is not None else None
-            clean = _exact_resize(clean, output_size) if clean is not None else None
-            mask = (_exact_resize(mask, output_size) > 0.5).float() if mask is not None else None
+            image = resize(image, degraded_size) if image is not None else None
+            clean = resize(clean, output_size) if clean is not None else None
+            mask = (resize(mask, output_size) > 0.5).float() if mask is not None else None
         if image is None and (output_size[0] % factor or output_size[1] % factor):
             # Refused rather than cropped: cropping would silently change the ground truth.
             height, width = output_size[0] // factor * factor, output_size[1] // factor * factor
@@ -463,10 +456,6 @@ class DeepImagePriorTask(GeneratorTask):
             what = "bicubic upsampling of the low-resolution input"
         psnr, ssim = psnr_ssim(quantize(degraded), clean)
         return {"of": what, "psnr": float(psnr[0]), "ssim": float(ssim[0])}
-
-    def configure_optimizers(self):
-        # Only the network's weights are optimised, as OPT_OVER = 'net' in the reference notebooks.
-        return torch.optim.Adam(self.generator.parameters(), lr=self.hparams.lr)
 
 
 __all__ = ["DeepImagePriorDataModule", "DeepImagePriorTask", "RestorationImages", "TASKS", "area_downsample"]
