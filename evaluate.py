@@ -2,7 +2,8 @@
 """Evaluate generated images (FID/KID, SiFID, LPIPS distance and diversity, style distances, PSNR/SSIM),
 and compare a trained texture network with the optimisation baselines side by side.
 
-    # samples of one texture against their exemplar: SiFID, style distances, LPIPS diversity
+    # samples of one texture against their exemplar: SiFID, style distances, diversity (LPIPS; offline
+    # LPIPS' formula on VGG19, labelled Diversity-VGG19)
     python evaluate.py --generated out/samples/ --reference ../shared/data/textures/pebbles.jpg --output out/eval.json
     # a generated set against a reference set: FID and KID
     python evaluate.py --generated 'out/fakes/*.png' --reference data/real/ --output out/fid.json
@@ -31,9 +32,9 @@ from texnets import optim
 from texnets.cli import environment, main_guard, pick_device, report_path
 from texnets.errors import TexnetsError
 from texnets.images import atomic_path, labelled_grid, load_image, save_image, save_json
-from texnets.metrics import (FID_EXTRACTORS, INCEPTION_SIFID, LPIPS_NETS, METRICS, STYLE_STATISTICS, Evaluation,
-                             Evaluator, MetricOptions, Reference, find_images, format_value, is_image_set,
-                             markdown_table, pair_images)
+from texnets.metrics import (DIVERSITY_EXTRACTORS, FID_EXTRACTORS, INCEPTION_SIFID, LPIPS_NETS, METRICS,
+                             STYLE_STATISTICS, Evaluation, Evaluator, MetricOptions, Reference, find_images,
+                             format_value, is_image_set, markdown_table, pair_images)
 from texnets.vgg import check_layers
 
 # The optimisation baselines compare can run: key -> (style loss, label, source).
@@ -80,7 +81,10 @@ def metric_flags() -> argparse.ArgumentParser:
     p.add_argument("--style-layers", nargs="+", default=list(optim.STYLE_LAYERS), metavar="LAYER",
                    help="VGG19 layers of the style distances (default relu1_1 ... relu5_1)")
     p.add_argument("--lpips-net", choices=LPIPS_NETS, default="alex")
-    p.add_argument("--diversity-samples", type=int, default=32, help="LPIPS diversity over all pairs of the first N")
+    p.add_argument("--diversity-extractor", choices=DIVERSITY_EXTRACTORS, default="auto",
+                   help="auto: LPIPS when its backbone weights are available, else LPIPS' formula with uniform weights"
+                        " on VGG19 (labelled Diversity-VGG19, never LPIPS)")
+    p.add_argument("--diversity-samples", type=int, default=32, help="diversity over all pairs of the first N samples")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--quiet", action="store_true", help="no progress bars")
     # Tests only: LPIPS with a random backbone, for machines without the weights. Hidden, and labelled
@@ -95,7 +99,8 @@ def metric_options(args: argparse.Namespace, device: torch.device, size=None) ->
         fid_extractor=args.fid_extractor, fid_layer=args.fid_layer, fid_size=args.fid_size,
         kid_subsets=args.kid_subsets, kid_subset_size=args.kid_subset_size, sifid_layer=args.sifid_layer,
         style_layers=args.style_layers, lpips_net=args.lpips_net, lpips_random_backbone=args.lpips_random_backbone,
-        diversity_samples=args.diversity_samples, progress=not args.quiet, seed=args.seed)
+        diversity_extractor=args.diversity_extractor, diversity_samples=args.diversity_samples,
+        progress=not args.quiet, seed=args.seed)
 
 
 def evaluate_parser() -> argparse.ArgumentParser:

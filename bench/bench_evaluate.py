@@ -207,8 +207,9 @@ resident memory is that run's alone and should not grow with the number of image
 
 **Texture network vs optimisation**, {settings['size']}² samples, {settings['samples']} per method,
 {settings['steps']} L-BFGS steps per optimised sample; every figure against the exemplar. Offline, SiFID runs
-on VGG19 pool1 and LPIPS is unavailable (its ImageNet backbone weights cannot be downloaded here), so the
-diversity column is missing unless the weights are in the torch hub cache.
+on VGG19 pool1, and diversity (mean distance over all pairs of samples) on the bundled VGG19 with LPIPS'
+formula and uniform weights, labelled Diversity-VGG19: LPIPS' ImageNet backbone weights cannot be
+downloaded here. Its values are not LPIPS values; they rank the methods on the same scale.
 
 {chr(10).join(sections)}
 

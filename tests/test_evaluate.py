@@ -171,17 +171,23 @@ def test_lpips_requested_without_weights_is_one_error_line(data, tmp_path, capsy
     def offline(*args, **kwargs):
         raise urllib.error.URLError("no network (test)")
     monkeypatch.setattr(torch.hub, "download_url_to_file", offline)
-    argv = ["--generated", data / "generated", "--reference", data / "exemplar.png", "--metrics", "diversity",
-            "--output", tmp_path / "out.json", *FAST]
-    code, _, err = run(argv, capsys)
-    assert code == 2
-    line = single_error_line(err)
-    assert "LPIPS needs torchvision's ImageNet alex weights" in line and "alexnet-owt-7be5be79.pth" in line
-    # Not asked for by name: skipped with the same reason, and the other metrics still computed.
-    code, _, err = run(argv[:4] + argv[6:], capsys)
+    base = ["--generated", data / "generated", "--reference", data / "exemplar.png", "--output", tmp_path / "out.json",
+            *FAST]
+    for asked in (["--metrics", "lpips"], ["--metrics", "diversity", "--diversity-extractor", "lpips"]):
+        code, _, err = run(base + asked, capsys)
+        assert code == 2
+        line = single_error_line(err)
+        assert "LPIPS needs torchvision's ImageNet alex weights" in line and "alexnet-owt-7be5be79.pth" in line
+        assert not (tmp_path / "out.json").exists()
+    # Diversity by default: LPIPS' formula on the bundled VGG19 instead, with a warning and a label that
+    # never says LPIPS; the reason is kept in the report.
+    code, _, err = run(base, capsys)
     report = json.loads((tmp_path / "out.json").read_text())
-    assert code == 0 and "alexnet-owt-7be5be79.pth" in report["skipped"]["diversity"]
-    assert "SiFID-VGG19(pool1, 64-d)" in report["metrics"] and "warning: diversity skipped" in err
+    assert code == 0 and "warning: LPIPS unavailable for diversity" in err
+    assert "alexnet-owt-7be5be79.pth" in report["fallbacks"]["diversity"] and "diversity" not in report["skipped"]
+    diversity = report["metrics"]["Diversity-VGG19(uniform weights)"]
+    assert diversity["metric"] == "diversity" and diversity["count"] == 6 and diversity["value"] > 0
+    assert "not LPIPS" in diversity["extractor"] and "SiFID-VGG19(pool1, 64-d)" in report["metrics"]
 
 
 # --------------------------------------------------------------------------------------------------

@@ -94,6 +94,19 @@ def test_lpips_diversity_is_zero_for_identical_samples_random_backbone():
     assert len(varied.images) == 3 and stat.count == 3 and stat.mean > 1e-3
 
 
+def test_vgg_feature_diversity_is_zero_for_identical_samples_and_grows_with_difference():
+    distance = metrics.VGGFeatureDistance()
+    same = metrics.LPIPSDiversity(max_samples=3)
+    same.add(crops("coffee", 1).expand(3, -1, -1, -1))
+    assert same.compute(distance, "cpu").mean == pytest.approx(0.0, abs=1e-6)
+    image = crops("coffee", 1)
+    noise = torch.Generator().manual_seed(0)
+    slightly = (image + 0.02 * torch.randn(image.shape, generator=noise)).clamp(0, 1)
+    strongly = (image + 0.3 * torch.randn(image.shape, generator=noise)).clamp(0, 1)
+    near, far = float(distance(image, slightly)), float(distance(image, strongly))
+    assert 0 < near < far
+
+
 def test_lpips_without_backbone_weights_is_one_clear_line(tmp_path, monkeypatch):
     monkeypatch.setattr(torch.hub, "get_dir", lambda: str(tmp_path))  # an empty cache
 

