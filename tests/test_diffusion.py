@@ -136,7 +136,7 @@ def test_latent_path_decodes_x0_and_lowers_the_style_loss(criterion):
 @pytest.fixture(scope="module")
 def tiny_stable_diffusion(tmp_path_factory) -> Path:
     """A real StableDiffusionPipeline, tiny and random, saved as a folder; needs transformers (the
-    [diffusion] extra), which the tested requirements leave out, so this is skipped there."""
+    [diffusion] extra, pinned in requirements.txt so this runs in CI)."""
     transformers = pytest.importorskip("transformers")
     from tokenizers.pre_tokenizers import ByteLevel
 
