@@ -673,7 +673,8 @@ class Evaluator:
         return module, f"-VGG19({module.layer})", description, fallback
 
     def diversity_distance(self) -> tuple[nn.Module, str, str, str | None]:
-        """(pairwise distance module, label, description, why LPIPS was not used), resolving ``auto``."""
+        """(pairwise distance module, the figure's name, description, why LPIPS was not used), resolving
+        ``auto``."""
         o, fallback = self.options, None
         if o.diversity_extractor not in DIVERSITY_EXTRACTORS:
             raise TexnetsError(f"--diversity-extractor must be one of {', '.join(DIVERSITY_EXTRACTORS)}, not "
@@ -681,7 +682,7 @@ class Evaluator:
         if o.diversity_extractor in ("auto", "lpips"):
             try:
                 model, label = self.lpips()
-                return model, label, f"{label} (lpips {_version('lpips')}, v0.1 linear layers)", None
+                return model, f"{label} diversity", f"{label} (lpips {_version('lpips')}, v0.1 linear layers)", None
             except TexnetsError as exc:
                 if o.diversity_extractor == "lpips":
                     raise
@@ -922,9 +923,7 @@ class _Scorer:
                                         self.extractors["lpips"]))
         if self.diversity is not None:
             s = self.diversity.compute(self.diversity_model, self.device, o.batch_size)
-            name = self.diversity_label if self.diversity_label.startswith("Diversity") else \
-                f"{self.diversity_label} diversity"
-            results.append(MetricResult(name, "diversity", s.mean, s.std, s.count,
+            results.append(MetricResult(self.diversity_label, "diversity", s.mean, s.std, s.count,
                                         f"{s.count} pairs among {len(self.diversity.images)} generated",
                                         self.extractors["diversity"],
                                         "mean pairwise distance among samples; 0: all identical"))
