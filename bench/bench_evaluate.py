@@ -209,7 +209,8 @@ resident memory is that run's alone and should not grow with the number of image
 {settings['steps']} L-BFGS steps per optimised sample; every figure against the exemplar. Offline, SiFID runs
 on VGG19 pool1, and diversity (mean distance over all pairs of samples) on the bundled VGG19 with LPIPS'
 formula and uniform weights, labelled Diversity-VGG19: LPIPS' ImageNet backbone weights cannot be
-downloaded here. Its values are not LPIPS values; they rank the methods on the same scale.
+downloaded here. Its values are not LPIPS values. It is 0 only for identical samples; between
+unaligned texture samples it saturates near 1, so it hardly separates these methods.
 
 {chr(10).join(sections)}
 

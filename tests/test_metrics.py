@@ -85,10 +85,10 @@ def test_sifid_is_zero_for_identical_images_and_positive_otherwise():
 def test_lpips_diversity_is_zero_for_identical_samples_random_backbone():
     model, label = metrics.load_lpips("alex", random_backbone=True)
     assert "RANDOM backbone" in label and "tests only" in label
-    same = metrics.LPIPSDiversity(max_samples=4)
+    same = metrics.PairwiseDiversity(max_samples=4)
     same.add(crops("coffee", 1).expand(4, -1, -1, -1))
     assert same.compute(model, "cpu").mean == pytest.approx(0.0, abs=1e-6)
-    varied = metrics.LPIPSDiversity(max_samples=3)
+    varied = metrics.PairwiseDiversity(max_samples=3)
     varied.add(crops("coffee", 5))  # keeps the first 3 only
     stat = varied.compute(model, "cpu")
     assert len(varied.images) == 3 and stat.count == 3 and stat.mean > 1e-3
@@ -96,7 +96,7 @@ def test_lpips_diversity_is_zero_for_identical_samples_random_backbone():
 
 def test_vgg_feature_diversity_is_zero_for_identical_samples_and_grows_with_difference():
     distance = metrics.VGGFeatureDistance()
-    same = metrics.LPIPSDiversity(max_samples=3)
+    same = metrics.PairwiseDiversity(max_samples=3)
     same.add(crops("coffee", 1).expand(3, -1, -1, -1))
     assert same.compute(distance, "cpu").mean == pytest.approx(0.0, abs=1e-6)
     image = crops("coffee", 1)

@@ -536,9 +536,10 @@ class VGGFeatureDistance(nn.Module):
         return torch.stack(per_layer).mean(0).reshape(-1, 1, 1, 1)
 
 
-class LPIPSDiversity:
-    """Mean LPIPS over every pair among the first ``max_samples`` generated images (different seeds):
-    0 when a generator ignores its noise. Keeps at most ``max_samples`` images, whatever N is."""
+class PairwiseDiversity:
+    """Mean distance (LPIPS, or its VGG19 stand-in) over every pair among the first ``max_samples``
+    generated images (different seeds): 0 when a generator ignores its noise. Keeps at most
+    ``max_samples`` images, whatever N is."""
 
     def __init__(self, max_samples: int = 32):
         if max_samples < 2:
@@ -827,7 +828,7 @@ class _Scorer:
                 warnings.warn(f"LPIPS unavailable for diversity ({fallback}); using VGG19 features instead, "
                               f"labelled {self.diversity_label}", stacklevel=3)
                 self.fallbacks["diversity"] = fallback
-            self.diversity = LPIPSDiversity(o.diversity_samples)
+            self.diversity = PairwiseDiversity(o.diversity_samples)
 
         self.exemplar = self.exemplar_gaussian = None
         if reference.mode == "exemplar":
@@ -968,7 +969,7 @@ def markdown_table(evaluation: Evaluation) -> str:
 
 
 __all__ = [
-    "Evaluation", "Evaluator", "FID_EXTRACTORS", "LPIPSDiversity", "METRICS", "MetricOptions", "MetricResult",
+    "Evaluation", "Evaluator", "FID_EXTRACTORS", "PairwiseDiversity", "METRICS", "MetricOptions", "MetricResult",
     "PooledVGGFeatures", "Reference", "RunningStat", "SetDistances", "StyleDistances", "find_images",
     "format_value", "frechet_distance", "is_image_set", "load_inception", "load_lpips", "markdown_table",
     "pair_images", "position_statistics", "psnr_ssim", "stream_batches",
