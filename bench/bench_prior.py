@@ -5,6 +5,7 @@
     python bench/bench_prior.py --steps 500   # shorter fits (default: the paper's 3000 and 2000); the section says so
     python bench/bench_prior.py --size 192    # bigger crops
     python bench/bench_prior.py --quick       # toy sizes, a small network, 20 steps; prints only, writes nothing
+    python bench/bench_prior.py --figure      # docs/dip_restoration.jpg for the README, from a built-in photo
 
 Each fit runs through the front door, ``train.py --config configs/dip_denoise.yaml`` (or
 ``dip_super_resolution.yaml``: the paper's network and settings) with ``--data.image null --data.clean
@@ -158,12 +159,52 @@ on the very same inputs: a Gaussian blur (kornia) with the best sigma of {', '.j
 """
 
 
+def readme_figure(spec: str, size: int, steps: int) -> Path:
+    """docs/dip_restoration.jpg: denoising and x4 super-resolution of a built-in photo (a committed figure
+    must not reproduce a ../shared image), each row input | baseline | DIP | clean, labelled with PSNR."""
+    from texnets.images import labelled_grid
+    name = spec.split(":", 1)[1]
+    clean = clean_crop(spec, size)
+    clean_path = save_image(clean, OUT / f"prior_{name}_{size}_clean.png")
+    clean = load_image(clean_path)
+    noisy = DeepImagePriorDataModule(clean=str(clean_path), add_noise_sigma=NOISE_SIGMA).load("denoise").degraded
+    low_res = DeepImagePriorDataModule(clean=str(clean_path), factor=FACTOR).load("super_resolve").degraded
+    sigma = blur_baseline(noisy, clean)["sigma"]
+    kernel = 2 * math.ceil(3 * sigma) + 1
+    blurred = kornia.filters.gaussian_blur2d(noisy, (kernel, kernel), (sigma, sigma), border_type="reflect")
+    bicubic = F.interpolate(low_res, size=tuple(clean.shape[-2:]), mode="bicubic", align_corners=False)
+    nearest = F.interpolate(low_res, size=tuple(clean.shape[-2:]), mode="nearest")
+    restored = {}
+    for task, run in (("denoise", f"figure_{name}_denoise"), ("super_resolve", f"figure_{name}_sr{FACTOR}")):
+        fit(task, clean_path, steps, OUT / "runs", run, quick=False)
+        restored[task] = load_image(OUT / "runs" / run / "restored.png")
+
+    def psnr(image):
+        return f"{measure(image, clean)['psnr']:.1f} dB"
+    images = [noisy, blurred, restored["denoise"], clean, nearest, bicubic, restored["super_resolve"], clean]
+    labels = [f"noisy s{NOISE_SIGMA} {psnr(noisy)}", f"blur {psnr(blurred)}", f"DIP {psnr(restored['denoise'])}",
+              "clean", f"x{FACTOR} input", f"bicubic {psnr(bicubic)}", f"DIP {psnr(restored['super_resolve'])}",
+              "clean"]
+    target = REPO / "docs" / "dip_restoration.jpg"
+    save_image(labelled_grid(images, labels, columns=4), target.with_suffix(".png"))
+    from PIL import Image  # JPEG keeps the figure small
+    with Image.open(target.with_suffix(".png")) as grid:
+        grid.convert("RGB").save(target, quality=90)
+    target.with_suffix(".png").unlink()
+    print(f"wrote {target.relative_to(REPO)} ({target.stat().st_size / 1024:.0f} KB)")
+    return target
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--steps", type=int, help="steps of every fit (default: 3000 denoising, 2000 super-resolution)")
     parser.add_argument("--size", type=int, default=128, help="crop size in pixels (default 128)")
     parser.add_argument("--quick", action="store_true", help="toy sizes and a small network; prints only")
+    parser.add_argument("--figure", action="store_true", help="write docs/dip_restoration.jpg (built-in photo)")
     args = parser.parse_args()
+    if args.figure:
+        readme_figure("builtin:chelsea", args.size, args.steps or 1000)
+        return 0
     command = " ".join(["python bench/bench_prior.py", *sys.argv[1:]])
     if args.quick:  # everything in a temporary folder; the section is printed, not written
         steps = {task: args.steps or 20 for task in PAPER_STEPS}
