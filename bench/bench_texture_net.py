@@ -260,8 +260,8 @@ def main() -> int:
     results["quality"] = quality
     print(f"quality: {json.dumps(quality)}", flush=True)
     grid = labelled_grid([exemplar, load_image(base_image), *samples[:4].clamp(0, 1)],
-                         ["exemplar", f"optimize.py ({baseline_steps} L-BFGS)", "sample 1", "sample 2", "sample 3",
-                          "sample 4"], cell=size)
+                         [f"exemplar ({EXEMPLAR_SIZE}², half size)", f"optimize.py ({baseline_steps} L-BFGS)",
+                          "sample 1", "sample 2", "sample 3", "sample 4"], cell=size)
     save_image(grid, OUT / "texture_net_side_by_side.png")
 
     if (args.reuse_baselines or args.reuse_speed) and "speed" in previous:
