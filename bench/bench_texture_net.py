@@ -99,42 +99,39 @@ def baseline(size: int, layers: str, steps: int) -> dict:
 
 
 class GramScore:
-    """The training criterion (Gram / CHW on STYLE_LAYERS, max pooling, layer weights 1) on 8-bit images
-    (what a PNG holds), per image and for the mean Gram of a set of images.
+    """The training criterion (texnets.losses' Gram loss, / CHW, on STYLE_LAYERS with max pooling and
+    layer weights 1) on 8-bit images (what a PNG holds), per image and for the mean Gram matrices of a set.
 
-    The mean Gram's loss is the systematic part of a set's loss: whether the generator's samples have
-    the exemplar's statistics on average. The rest is sample-to-sample spread, which real windows of a
+    The mean Gram matrices' loss is the systematic part of a set's loss: whether the generator's samples
+    have the exemplar's statistics on average. The rest is sample-to-sample spread, which real windows of a
     texture have too: no two windows of a texture have the same Gram matrices."""
 
     def __init__(self, exemplar: torch.Tensor):
+        from texnets.losses import make_style_loss
         from texnets.vgg import VGGEncoder
         self.encoder = VGGEncoder(STYLE_LAYERS, pooling="max")
-        self.targets = self.grams(exemplar)
+        self.loss = make_style_loss("gram", STYLE_LAYERS, None, self.features(exemplar), normalize="chw")
 
-    def grams(self, images: torch.Tensor) -> dict[str, torch.Tensor]:
-        from texnets.losses import gram_matrix
-        images = (images.clamp(0, 1) * 255).round() / 255
+    def features(self, images: torch.Tensor) -> dict[str, torch.Tensor]:
         with torch.no_grad():
-            features = self.encoder(images, STYLE_LAYERS)
-        return {layer: gram_matrix(features[layer], "chw") for layer in STYLE_LAYERS}
-
-    def _losses(self, grams: dict[str, torch.Tensor]) -> list[dict[str, float]]:
-        per_layer = {layer: ((grams[layer] - self.targets[layer]) ** 2).mean(dim=(1, 2)) for layer in STYLE_LAYERS}
-        return [{"total": float(sum(per_layer[layer][i] for layer in STYLE_LAYERS)),
-                 **{layer: float(per_layer[layer][i]) for layer in STYLE_LAYERS}}
-                for i in range(len(per_layer[STYLE_LAYERS[0]]))]
+            return self.encoder((images.clamp(0, 1) * 255).round() / 255, STYLE_LAYERS)
 
     def score(self, images: torch.Tensor) -> dict:
         """Mean, min and max of the per-image totals, per-layer means, and (for two or more images) the
         loss of the set's mean Gram matrices, its systematic part."""
-        grams = [self.grams(image.unsqueeze(0)) for image in images]  # one at a time: bounded memory
-        per_image = self._losses({layer: torch.cat([g[layer] for g in grams]) for layer in STYLE_LAYERS})
-        totals = [entry["total"] for entry in per_image]
+        from texnets.losses import gram_matrix
+        features = [self.features(image.unsqueeze(0)) for image in images]  # one at a time: bounded memory
+        with torch.no_grad():
+            per_image = [{layer: float(self.loss.layer_loss(layer, f[layer])) for layer in STYLE_LAYERS}
+                         for f in features]
+        totals = [sum(entry.values()) for entry in per_image]
         summary = {"mean": statistics.mean(totals), "min": min(totals), "max": max(totals), "count": len(totals),
                    "layers": {layer: statistics.mean(entry[layer] for entry in per_image) for layer in STYLE_LAYERS}}
-        if len(grams) > 1:
-            mean_grams = {layer: torch.stack([g[layer] for g in grams]).mean(0) for layer in STYLE_LAYERS}
-            summary["systematic"] = self._losses(mean_grams)[0]["total"]
+        if len(features) > 1:
+            summary["systematic"] = sum(
+                float(((torch.cat([gram_matrix(f[layer], "chw") for f in features]).mean(0)
+                        - self.loss.target(layer, "gram")) ** 2).mean())
+                for layer in STYLE_LAYERS)
         return summary
 
 
