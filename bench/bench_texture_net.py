@@ -51,6 +51,7 @@ SHARED = REPO.parent / "shared" / "data"
 EXEMPLAR = SHARED / "textures" / "pebbles.jpg"
 OUT = REPO / "bench" / "out"
 RUN_NAME = "bench_texture_cpu"
+QUICK_RUN_NAME = "bench_texture_quick"  # a smoke run must not overwrite the real run's checkpoint
 # The exemplar's shorter side: pebbles.jpg's native 256 px. A 128² training sample is then a window of
 # the texture at the exemplar's own scale, and the exemplar has real 128² windows to compare it with.
 EXEMPLAR_SIZE = 256
@@ -64,13 +65,13 @@ def _segment(report: dict) -> dict:
     return {key: report.get(key) for key in ("start_step", "final_step", "seconds", "seconds_per_step", "stopped")}
 
 
-def train(steps: int, size: int, resume: bool) -> dict:
+def train(steps: int, size: int, resume: bool, run_name: str) -> dict:
     """Train with train.py; with ``resume``, continue an interrupted run from its last.ckpt. Every
     segment's fit time is kept, so the total includes any steps an interruption threw away."""
-    run_dir = OUT / "runs" / RUN_NAME
+    run_dir = OUT / "runs" / run_name
     command = ["train.py", "--config", "configs/texture_cpu.yaml", "--data.exemplar", exemplar_spec(),
                "--data.size", str(size), "--data.exemplar_size", str(EXEMPLAR_SIZE), "--trainer.max_steps", str(steps),
-               "--trainer.enable_progress_bar", "false", "--output_dir", str(OUT / "runs"), "--run_name", RUN_NAME]
+               "--trainer.enable_progress_bar", "false", "--output_dir", str(OUT / "runs"), "--run_name", run_name]
     segments = []
     if resume and (run_dir / "last.ckpt").exists():
         if (run_dir / "report.json").exists():
@@ -142,19 +143,6 @@ def real_windows(exemplar: torch.Tensor, size: int, stride: int) -> torch.Tensor
                       for top in range(0, h - size + 1, stride) for left in range(0, w - size + 1, stride)])
 
 
-def recalibrated_copy(generator, size: int, batch: int = 4, batches: int = 50):
-    """The generator with BatchNorm statistics recomputed for its final weights, as train.py now does
-    before every checkpoint (TextureTask.bn_recalibration_batches); for checkpoints made without it."""
-    import copy
-
-    from texnets.tasks.base import recalibrate_batch_norm
-    copy_ = copy.deepcopy(generator)
-    noise = torch.Generator().manual_seed(0)
-    recalibrate_batch_norm(copy_, (copy_.noise_spec.sample(batch, (size, size), generator=noise)
-                                   for _ in range(batches)))
-    return copy_.eval()
-
-
 def sample_seconds(generator, size: int, repeats: int) -> float:
     generate(generator, (size, size), seed=0, samples=[0])  # warm-up
     times = []
@@ -218,6 +206,7 @@ def main() -> int:
     previous_path = OUT / "texture_net_results.json"
     previous = json.loads(previous_path.read_text()) if previous_path.exists() else {}
     results_path = OUT / "texture_net_results_quick.json" if quick else previous_path  # a smoke run keeps the real results
+    run_name = QUICK_RUN_NAME if quick else RUN_NAME
 
     threads = os.environ.get("OMP_NUM_THREADS")
     command = " ".join([f"OMP_NUM_THREADS={threads}"] * bool(threads) + ["python bench/bench_texture_net.py", *sys.argv[1:]])
@@ -227,33 +216,23 @@ def main() -> int:
     if args.skip_training:
         results["training"] = previous.get("training", {"reused": True})
     else:
-        results["training"] = train(steps, size, args.resume)
+        results["training"] = train(steps, size, args.resume, run_name)
         print(f"training: {results['training']}", flush=True)
-    checkpoint = OUT / "runs" / RUN_NAME / "last.ckpt"
+    checkpoint = OUT / "runs" / run_name / "last.ckpt"
     loaded = load_generator(checkpoint)
     generator = loaded.generator
-    recalibrated_in_training = bool(torch.load(checkpoint, map_location="cpu", weights_only=True)
-                                    .get("hyper_parameters", {}).get("bn_recalibration_batches"))
 
     exemplar = load_image(exemplar_spec(), EXEMPLAR_SIZE)
     scorer = GramScore(exemplar)
     samples = torch.cat([generate(generator, (size, size), seed=123, samples=[i]) for i in range(16)])
-    quality = {"samples": scorer.score(samples), "recalibrated_in_training": recalibrated_in_training,
-               "exemplar_size": EXEMPLAR_SIZE, "window_stride": size // 2}
-    if not recalibrated_in_training and any(isinstance(m, torch.nn.BatchNorm2d) for m in generator.modules()):
-        fixed = recalibrated_copy(generator, size)
-        fixed_samples = torch.cat([generate(fixed, (size, size), seed=123, samples=[i]) for i in range(16)])
-        quality["samples_recalibrated"] = scorer.score(fixed_samples)
+    quality = {"samples": scorer.score(samples), "exemplar_size": EXEMPLAR_SIZE, "window_stride": size // 2}
     quality["real_windows"] = scorer.score(real_windows(exemplar, size, size // 2))
     base_image = OUT / f"baseline_{size}_exemplar{EXEMPLAR_SIZE}.png"
     if not (args.reuse_baselines and base_image.exists()):
         base_image = baseline(size, ",".join(STYLE_LAYERS), baseline_steps)["image"]
     quality["baseline"] = scorer.score(load_image(base_image))
-    best = quality.get("samples_recalibrated", quality["samples"])
     quality["ratio"] = quality["samples"]["mean"] / quality["baseline"]["mean"]
-    quality["ratio_to_real_windows"] = best["mean"] / quality["real_windows"]["mean"]
-    if "samples_recalibrated" in quality:
-        quality["ratio_recalibrated"] = quality["samples_recalibrated"]["mean"] / quality["baseline"]["mean"]
+    quality["ratio_to_real_windows"] = quality["samples"]["mean"] / quality["real_windows"]["mean"]
     results["quality"] = quality
     print(f"quality: {json.dumps(quality)}", flush=True)
     grid = labelled_grid([exemplar, load_image(base_image), *samples[:4].clamp(0, 1)],
@@ -295,10 +274,9 @@ def markdown(r: dict, steps: int, baseline_steps: int) -> str:
         training = (f"{t['fit_seconds'] / 60:.1f} min in `fit` over {len(t['segments'])} segments, resumed with "
                     f"`--ckpt_path` from the last checkpoint after an interruption ({parts}; steps after the last "
                     f"checkpoint of an interrupted segment were redone, and their time is included)")
-    recal = "samples_recalibrated" in q
-    sets = [("samples", "samples (as saved)")] + ([("samples_recalibrated", "samples (BN recalibrated)")] if recal else [])
-    sets += [("real_windows", "exemplar's own 128² windows"), ("baseline", "optimize.py baseline")]
-    best = q["samples_recalibrated" if recal else "samples"]
+    sets = [("samples", "network samples"), ("real_windows", "exemplar's own 128² windows"),
+            ("baseline", "optimize.py baseline")]
+    best = q["samples"]
     rows = []
     for key in ("total", *STYLE_LAYERS):
         pick = (lambda summary: summary["mean"]) if key == "total" else (lambda summary: summary["layers"][key])
@@ -308,11 +286,7 @@ def markdown(r: dict, steps: int, baseline_steps: int) -> str:
                     + f" | {pick(best) / pick(q['baseline']):.1f}× | {pick(best) / pick(q['real_windows']):.2f}× |")
     systematic = [f"{q[name]['systematic']:.4g}" if "systematic" in q[name] else "—" for name, _ in sets]
     rows.append("| loss of the mean Gram (systematic part) | " + " | ".join(systematic) + " | | |")
-    recal_note = ("" if not recal else
-                  "\n\"BN recalibrated\": this checkpoint was trained before `TextureTask.bn_recalibration_batches` "
-                  "existed, so its BatchNorm running statistics are momentum-0.1 averages that trail the final weights; "
-                  "the column recomputes them over 50 fresh batches, as training now does before every checkpoint.\n")
-    verdict = "met" if min(q["ratio"], q.get("ratio_recalibrated", q["ratio"])) <= 3 else "**not met**"
+    verdict = "met" if q["ratio"] <= 3 else "**not met**"
     windows = q["real_windows"]
     spread_layer = max(STYLE_LAYERS, key=lambda layer: windows["layers"][layer])
     explanation = (
@@ -354,7 +328,7 @@ Gram loss on relu1_1–relu5_1 with gradient normalisation, Adam 0.1 ×0.8 every
 {q['exemplar_size']}², for three sets of 128² images: 16 fresh samples of the network; the exemplar's own
 128² windows (stride {q['window_stride']}, {windows['count']} windows: real texture at the same scale); and
 `optimize.py texture` at 128², optimising that same criterion against the same exemplar for {baseline_steps} L-BFGS steps.
-{recal_note}
+
 | layer | {' | '.join(label for _, label in sets)} | samples ÷ baseline | samples ÷ real windows |
 |---|{'---|' * len(sets)}---|---|
 {chr(10).join(rows)}
