@@ -11,8 +11,16 @@ STAMP  := $(VENV)/.installed
 
 venv: $(STAMP)
 
+# On x86-64 the pinned torch is a CUDA build and .venv takes about 5.6 GB (0.8 GB on aarch64). Say so in one
+# line up front rather than let pip fail half-way with "No space left on device".
+DISK_CHECK := import platform, shutil, sys; \
+	need = 6.0 if platform.machine().lower() in ('x86_64', 'amd64') else 1.5; \
+	free = shutil.disk_usage('.').free / 2**30; \
+	sys.exit(f'error: building $(VENV) needs about {need:.1f} GB of free disk; {free:.1f} GB is free here') if free < need else None
+
 # Reinstall only when the dependency lists change.
 $(STAMP): requirements.txt setup.cfg pyproject.toml
+	@test -x $(PY) || $(PYTHON) -c "$(DISK_CHECK)"
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -r requirements.txt
