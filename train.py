@@ -20,12 +20,12 @@ from pathlib import Path
 
 import pytorch_lightning as pl
 from jsonargparse import ArgumentError
-from pytorch_lightning.callbacks import LearningRateMonitor, ModelCheckpoint
+from pytorch_lightning.callbacks import LearningRateMonitor
 from pytorch_lightning.cli import LightningCLI
 from pytorch_lightning.loggers import TensorBoardLogger
 from pytorch_lightning.plugins.io import CheckpointIO
 
-from texnets.callbacks import RunReport
+from texnets.callbacks import FinalStepCheckpoint, RunReport
 from texnets.checkpoints import checked_metadata, read_checkpoint
 from texnets.cli import main_guard
 from texnets.errors import TexnetsError
@@ -87,9 +87,10 @@ class TexnetsCLI(LightningCLI):
         trainer_config = self._get(self.config_init, "trainer", default={})
         run_dir = self.run_dir
         # No version counter: a run folder holds one run, so last.ckpt is always this run's latest.
-        checkpoint = ModelCheckpoint(dirpath=run_dir, filename="step={step}", auto_insert_metric_name=False,
-                                     every_n_train_steps=self.config.checkpoint_every, save_top_k=-1,
-                                     save_last=True, enable_version_counter=False)
+        # FinalStepCheckpoint: also the last step when max_steps is not a multiple of checkpoint_every.
+        checkpoint = FinalStepCheckpoint(dirpath=run_dir, filename="step={step}", auto_insert_metric_name=False,
+                                         every_n_train_steps=self.config.checkpoint_every, save_top_k=-1,
+                                         save_last=True, enable_version_counter=False)
         self.report = RunReport(run_dir / "report.json", extra={
             "command": " ".join(["train.py", *self.argv]), "run_dir": str(run_dir),
             "resumed_from": self.config.ckpt_path})

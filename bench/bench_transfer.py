@@ -317,14 +317,16 @@ def section_quality(args) -> None:
     photos = data.validation_batch()
     torch.manual_seed(0)
     untrained = TransformerNet().eval()  # a fresh initialisation
-    trained = load_generator(run_dir / "last.ckpt").generator
+    loaded = load_generator(run_dir / "last.ckpt")
+    trained = loaded.generator
     losses = {}
     with torch.no_grad():
         for name, net in (("untrained", untrained), ("trained", trained), ("identity", None)):
             output = photos if net is None else net(photos)
             _, logs = task.objective(photos, output)
             losses[name] = {key: float(logs[key]) for key in ("style", "content", "tv", "total")}
-    result = {"steps": report["final_step"], "seconds": report["seconds"], "seconds_per_step": report["seconds_per_step"],
+    result = {"steps": report["final_step"], "checkpoint_step": loaded.global_step, "seconds": report["seconds"],
+              "seconds_per_step": report["seconds_per_step"],
               "wall_seconds": wall, "losses": losses, "held_aside": data.validation_paths(),
               "loss_first10_mean": report["loss_first10_mean"], "loss_last10_mean": report["loss_last10_mean"],
               "device": report["environment"].get("gpu", "cpu"), "machine": machine(), "command": command_line()}
@@ -342,7 +344,7 @@ def record_quality(result: dict) -> None:
     names = ", ".join(Path(p).name for p in result["held_aside"])
     rows = ["| network | style loss | content loss | total (5·style + content + TV) |", "|---|---|---|---|"]
     for name, label in (("identity", "the photo itself"), ("untrained", "untrained (fresh initialisation)"),
-                        ("trained", f"trained ({result['steps']} steps)")):
+                        ("trained", f"trained ({result.get('checkpoint_step', result['steps'])} steps)")):
         value = losses[name]
         rows.append(f"| {label} | {value['style']:.4g} | {value['content']:.4g} | {value['total']:.4g} |")
     update_section("bench_transfer_quality" + "_gpu" * on_gpu, "\n".join([

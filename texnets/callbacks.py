@@ -1,5 +1,6 @@
 """Lightning callbacks shared by every training run: the JSON run report (what ran, how long, how the
-loss moved, why it stopped) and a one-line notice when a run resumes."""
+loss moved, why it stopped), a one-line notice when a run resumes, and checkpointing that keeps the
+final step."""
 from __future__ import annotations
 
 import sys
@@ -8,6 +9,7 @@ from pathlib import Path
 
 import pytorch_lightning as pl
 import torch
+from pytorch_lightning.callbacks import ModelCheckpoint
 
 from texnets.cli import environment
 from texnets.images import save_json
@@ -17,6 +19,23 @@ def _current_lr(trainer: pl.Trainer) -> float | None:
     if not trainer.optimizers:
         return None
     return float(trainer.optimizers[0].param_groups[0]["lr"])
+
+
+class FinalStepCheckpoint(ModelCheckpoint):
+    """Lightning's ModelCheckpoint, plus a checkpoint of the last step when training ends between two
+    ``every_n_train_steps`` saves.
+
+    Lightning writes last.ckpt at train end only if it never wrote one, so a 300-step run saving every
+    250 steps would end with last.ckpt at step 250 and lose its last 50 steps. A run stopped by an
+    error (a NaN loss, Ctrl-C) does not reach ``on_train_end``, so its last good checkpoint is kept.
+    The private helpers are ModelCheckpoint's own save path (stable across Lightning 2.x)."""
+
+    def on_train_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        if not self._should_skip_saving_checkpoint(trainer):  # skips when this step is already saved
+            candidates = self._monitor_candidates(trainer)
+            self._save_topk_checkpoint(trainer, candidates)
+            self._save_last_checkpoint(trainer, candidates)
+        super().on_train_end(trainer, pl_module)
 
 
 class RunReport(pl.Callback):
