@@ -12,6 +12,9 @@ and compare a trained texture network with the optimisation baselines side by si
     # one exemplar, every method: times, scores, a labelled grid and a table
     python evaluate.py compare --style ../shared/data/textures/pebbles.jpg --checkpoint run/last.ckpt \\
         --size 256 --output out/compare.png
+    # one style, a few photos: Gatys style transfer against a transfer network, with content distances
+    python evaluate.py compare --style ../shared/data/styles/starry_night.jpg --checkpoint starry/last.ckpt \\
+        --content builtin:astronaut builtin:coffee --size 256 --output out/compare_transfer.png
     python evaluate.py compare --config my_compare.yaml      # the same flags, as YAML keys
 
 Every figure is printed and written with the network its features came from and the number of images
@@ -22,6 +25,7 @@ from __future__ import annotations
 import argparse
 import sys
 import time
+import warnings
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -31,20 +35,31 @@ import yaml
 from texnets import optim
 from texnets.cli import environment, main_guard, pick_device, report_path
 from texnets.errors import TexnetsError
-from texnets.images import atomic_path, labelled_grid, load_image, save_image, save_json
+from texnets.images import atomic_path, labelled_grid, load_image, resize, save_image, save_json
 from texnets.metrics import (DIVERSITY_EXTRACTORS, FID_EXTRACTORS, INCEPTION_SIFID, LPIPS_NETS, METRICS,
-                             STYLE_STATISTICS, Evaluation, Evaluator, MetricOptions, Reference, find_images,
-                             format_value, is_image_set, markdown_table, pair_images)
+                             STYLE_STATISTICS, Evaluation, Evaluator, MetricOptions, MetricResult, Reference,
+                             RunningStat, find_images, format_value, is_image_set, markdown_table, pair_images)
 from texnets.vgg import check_layers
 
 # The optimisation baselines compare can run: key -> (style loss, label, source).
 OPTIMISATION_METHODS = {
-    "gram": ("gram", "Gram optimisation", "Gatys et al. 2015"),
+    "gram": ("gram", "Gram optimisation", "Gatys et al. 2015 (texture), 2016 (transfer)"),
     "meanvar": ("meanvar", "MeanVar optimisation", "mean/std statistics, Huang & Belongie 2017"),
     "sw": ("sw", "SW optimisation", "sliced Wasserstein, Heitz et al. 2021"),
 }
 NET_METHOD = "net"
 COMPARE_METHODS = (*OPTIMISATION_METHODS, NET_METHOD)
+# What compare does with a texture exemplar alone, and with content photos: the checkpoint's model type,
+# the network's row label and source, and the report's title.
+COMPARE_TASKS = {
+    "texture": {"model_type": "texture_net", "label": "texture net", "source": "Ulyanov et al. 2016, one forward pass",
+                "title": "Texture synthesis: feed-forward network vs optimisation"},
+    "transfer": {"model_type": "transformer_net", "label": "transfer net",
+                 "source": "Johnson et al. 2016, one forward pass",
+                 "title": "Style transfer: feed-forward network vs optimisation"},
+}
+# Transfer: the unstylised photo, scored like the methods: the style distance a method starts from.
+PHOTO_METHOD = "photo"
 
 
 # --------------------------------------------------------------------------------------------------
@@ -120,22 +135,35 @@ def evaluate_parser() -> argparse.ArgumentParser:
 def compare_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="evaluate.py compare", parents=[metric_flags()],
-        description="For one exemplar, time and score the optimisation baselines and a trained texture network.")
+        description="For one exemplar, time and score the optimisation baselines and a trained texture network; "
+                    "with --content, style transfer of those photos and a trained transfer network.")
     parser.add_argument("--config", help="YAML file whose keys are these flags (style, checkpoint, size, ...);"
                                          " flags given on the command line win")
     parser.add_argument("--style", help="the texture exemplar: path, builtin:<name> or URL")
     parser.add_argument("--style-size", type=int, nargs="+", metavar="N", help="resize the exemplar (default: --size)")
-    parser.add_argument("--checkpoint", help="a texture network checkpoint written by train.py")
+    parser.add_argument("--checkpoint", help="a texture network (or, with --content, transfer network) checkpoint"
+                                             " written by train.py")
+    parser.add_argument("--content", nargs="+", metavar="PHOTO",
+                        help="style transfer: content photos (paths, folders, globs, builtin:<name>, URLs); the first"
+                             " --samples are stylised by each method, centre-cropped to --size")
+    parser.add_argument("--content-layers", default=",".join(optim.CONTENT_LAYERS),
+                        help="transfer: content layers of the optimisation and the content distance"
+                             " (Gatys et al. 2016: relu4_2)")
+    parser.add_argument("--content-weight", type=float, default=1.0,
+                        help="transfer: content weight of the optimisation (optimize.py style's default)")
+    parser.add_argument("--style-weight", type=float, default=1e4,
+                        help="transfer: style weight of the optimisation (optimize.py style's default)")
     parser.add_argument("--methods", nargs="+", choices=COMPARE_METHODS, metavar="METHOD",
                         help=f"from {', '.join(COMPARE_METHODS)} (default: gram meanvar, and net with --checkpoint)")
     parser.add_argument("--samples", type=int, default=4,
-                        help="samples per method (optimisation: seeds seed, seed+1, ...; net: samples 0.. of seed)")
+                        help="samples per method (optimisation: seeds seed, seed+1, ...; net: samples 0.. of seed);"
+                             " transfer: the number of photos")
     parser.add_argument("--size", type=int, nargs="+", default=[256], metavar="N", help="sample size: N, or H W")
     parser.add_argument("--steps", type=int, default=300, help="optimisation steps per sample")
     parser.add_argument("--optimizer", choices=optim.OPTIMIZERS, default="lbfgs")
     parser.add_argument("--lr", type=float, default=None)
-    parser.add_argument("--layers", default=",".join(optim.TEXTURE_LAYERS),
-                        help="layers the optimisation matches, comma-separated (default: Gatys et al. 2015's)")
+    parser.add_argument("--layers", help="style layers the optimisation matches, comma-separated (default: Gatys et"
+                                         " al. 2015's texture layers; with --content, 2016's style layers)")
     parser.add_argument("--pooling", choices=["max", "avg"], default="avg",
                         help="VGG pooling of the optimisation (Gatys et al. 2015: avg)")
     parser.add_argument("--grid-samples", type=int, default=3, help="samples per method shown in the grid")
@@ -246,13 +274,15 @@ def _synchronize(device: torch.device) -> None:
         torch.cuda.synchronize(device)
 
 
-def load_texture_net(checkpoint: str, device: torch.device):
-    """The checkpoint's generator, checked to be a texture network, on ``device``."""
+def load_network(checkpoint: str, task: str, device: torch.device):
+    """The checkpoint's generator, checked to suit ``task`` (texture or transfer), on ``device``."""
     from texnets.checkpoints import load_generator  # only compare needs it
     start = time.perf_counter()
     loaded = load_generator(checkpoint)
-    if loaded.model_type != "texture_net":
-        raise TexnetsError(f"{checkpoint} holds a {loaded.model_type!r} model; compare takes a texture network")
+    if loaded.model_type != COMPARE_TASKS[task]["model_type"]:
+        hint = {"transformer_net": "a transfer network: give --content photos for it to stylise",
+                "texture_net": "a texture network: leave out --content"}.get(loaded.model_type, "not comparable here")
+        raise TexnetsError(f"{checkpoint} holds a {loaded.model_type!r} model, {hint}")
     loaded.generator.to(device)
     return loaded, time.perf_counter() - start
 
@@ -293,13 +323,85 @@ def run_optimisation(loss: str, exemplar: torch.Tensor, args, encoder, size, dev
     return images, seconds, details
 
 
+def load_photos(specs: list[str], count: int, size: tuple[int, int]) -> tuple[list[torch.Tensor], list[str]]:
+    """The first ``count`` content photos of ``specs`` (image sets expanded in sorted order), each scaled
+    so that it covers ``size`` and centre-cropped to it: every method stylises the very same pixels."""
+    from kornia.geometry.transform import center_crop
+    sources = [str(p) for spec in specs for p in (find_images(spec, "content photos") if is_image_set(spec) else [spec])]
+    photos = []
+    for source in sources[:count]:
+        image = load_image(source, what="content photo")
+        scale = max(size[0] / image.shape[-2], size[1] / image.shape[-1])
+        if scale > 1:
+            warnings.warn(f"the content photo {source} is {image.shape[-1]}x{image.shape[-2]}, smaller than "
+                          f"{size[1]}x{size[0]}: it is upsampled", stacklevel=2)
+        cover = (max(size[0], round(image.shape[-2] * scale)), max(size[1], round(image.shape[-1] * scale)))
+        photos.append(center_crop(resize(image[0], cover).unsqueeze(0), size))
+    return photos, sources[:count]
+
+
+def run_transfer_net(loaded, load_seconds: float, photos: list[torch.Tensor], device) -> tuple[list, list, dict]:
+    """Each photo through the network one at a time, as synthesize.py stylises it (texnets.inference)."""
+    from texnets.inference import Stylizer
+    stylizer = Stylizer(loaded.generator, device=device)
+    stylizer(photos[0])  # warm-up: allocator, thread pools
+    images, seconds = [], []
+    for photo in photos:
+        start = time.perf_counter()
+        images.append(stylizer(photo))
+        seconds.append(time.perf_counter() - start)
+    details = {"load_seconds": round(load_seconds, 4), "global_step": loaded.global_step,
+               "training": loaded.metadata.get("training", {}), "generator": loaded.metadata.get("generator", {}),
+               "batch_size": 1, "warm_up": "the first photo once before timing"}
+    return images, seconds, details
+
+
+def run_transfer_optimisation(loss: str, style: torch.Tensor, photos: list[torch.Tensor], args, encoder,
+                              device) -> tuple[list, list, dict]:
+    images, seconds, finals = [], [], []
+    for i, photo in enumerate(photos):
+        torch.manual_seed(args.seed + i)
+        start = time.perf_counter()
+        result = optim.transfer_style(
+            photo, style, args.content_layers, args.layers, loss, args.content_weight, args.style_weight,
+            steps=args.steps, optimizer=args.optimizer, lr=args.lr, seed=args.seed + i, encoder=encoder,
+            device=device, progress=False if args.quiet else f"{loss} photo {i + 1}/{len(photos)}")
+        _synchronize(device)
+        seconds.append(time.perf_counter() - start)
+        images.append(result.image)
+        finals.append(result.losses["total"])
+    details = {"loss": loss, "style_layers": list(args.layers), "content_layers": list(args.content_layers),
+               "content_weight": args.content_weight, "style_weight": args.style_weight, "steps": args.steps,
+               "optimizer": args.optimizer, "pooling": args.pooling, "init": "content", "final_losses": finals}
+    return images, seconds, details
+
+
+def content_distance(evaluator: Evaluator, paths: list[Path], photos: list[torch.Tensor], layers) -> MetricResult:
+    """The content loss (Gatys et al. 2016; Johnson et al. 2016's feature reconstruction loss) of each
+    saved output against its photo: mean squared difference of VGG features, summed over ``layers``."""
+    from texnets.losses import ContentLoss
+    encoder, stat = evaluator.vgg(layers), RunningStat()
+    with torch.no_grad():
+        for path, photo in zip(paths, photos):
+            target = encoder(photo.to(evaluator.device), layers)
+            output = encoder(load_image(path).to(evaluator.device), layers)  # as saved: 8-bit, like the style scores
+            stat.add(float(ContentLoss(layers, target=target)(output)))
+    return MetricResult(f"Content distance {'+'.join(layers)}", "content", stat.mean, stat.std, stat.count,
+                        f"{stat.count} outputs vs their photos",
+                        f"VGG19 ({evaluator.options.weights}, max pooling) {', '.join(layers)}, 0..255 pixel scale",
+                        note="about 0 for the photo itself (8-bit rounding of the saved file)")
+
+
 def compare_table(runs: dict, baseline: str | None, samples: int) -> str:
     """Quality and speed, one row per method; every column names its extractor and sample count."""
     first: Evaluation = next(iter(runs.values()))["evaluation"]
     sifid = next(iter(first.by_metric("sifid")), None)
     diversity = next(iter(first.by_metric("diversity")), None)
+    content = next(iter(first.by_metric("content")), None)
     style_layers = [r.layer for r in first.by_metric("gram")]
     header = ["method", "s / image", f"speed-up vs {runs[baseline]['label']}" if baseline else "speed-up"]
+    if content:
+        header.append(f"{content.name} ↓ (n={samples})")
     if sifid:
         header.append(f"{sifid.name} ↓ (n={samples})")
     if diversity:
@@ -309,8 +411,10 @@ def compare_table(runs: dict, baseline: str | None, samples: int) -> str:
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     for run in runs.values():
         evaluation: Evaluation = run["evaluation"]
-        cells = [run["label"], f"{run['seconds_per_image']:.3g}", f"{run['speedup']:.3g}×" if run["speedup"] else "—"]
-        for metric, present in (("sifid", sifid), ("diversity", diversity)):
+        timed = run["seconds_per_image"] is not None
+        cells = [run["label"], f"{run['seconds_per_image']:.3g}" if timed else "—",
+                 f"{run['speedup']:.3g}×" if run["speedup"] else "—"]
+        for metric, present in (("content", content), ("sifid", sifid), ("diversity", diversity)):
             if present:
                 r = evaluation.by_metric(metric)[0]
                 cells.append(format_value(r.value, r.std))
@@ -336,92 +440,134 @@ def per_layer_tables(runs: dict) -> str:
 
 
 def compare_grid(exemplar: torch.Tensor, runs: dict, rows: int, hide_exemplar: bool) -> torch.Tensor:
-    """Columns: the exemplar (unless hidden), then each method; rows: its first samples."""
+    """Columns: the exemplar or style image (unless hidden; first row only), then each run (transfer: the
+    photo first); rows: the first samples (transfer: the photos)."""
     rows = max(1, min(rows, min(len(run["images"]) for run in runs.values())))
     blank = torch.ones_like(next(iter(runs.values()))["images"][0])
     images, labels = [], []
     for row in range(rows):
         if not hide_exemplar:
             images.append(exemplar if row == 0 else blank)
-            labels.append("exemplar" if row == 0 else "")
+            labels.append(("style" if PHOTO_METHOD in runs else "exemplar") if row == 0 else "")
         for key, run in runs.items():
             images.append(run["images"][row])
-            labels.append(f"{key} {run['seconds_per_image']:.3g}s" if row == 0 else f"{key} #{row + 1}")
+            timing = f" {run['seconds_per_image']:.3g}s" if run["seconds_per_image"] is not None else ""
+            labels.append(f"{key}{timing}" if row == 0 else f"{key} #{row + 1}")
     columns = len(runs) + (0 if hide_exemplar else 1)
     cell = min(256, max(im.shape[-2] for im in images))
     return labelled_grid(images, labels, columns=columns, cell=cell)
 
 
-def resolve_compare(args: argparse.Namespace) -> list[str]:
+def resolve_compare(args: argparse.Namespace) -> tuple[str, list[str]]:
+    """(task, methods): ``transfer`` when content photos are given, else ``texture``."""
     if not args.style:
-        raise TexnetsError("compare needs --style (the exemplar), on the command line or in --config")
+        raise TexnetsError("compare needs --style (the exemplar or style image), on the command line or in --config")
     if not args.output:
         raise TexnetsError("compare needs --output (the grid image, e.g. out/compare.png)")
     if Path(args.output).suffix.lower() not in (".png", ".jpg", ".jpeg"):
         raise TexnetsError(f"--output must end in .png or .jpg (it is the grid), not {Path(args.output).suffix!r}")
     if args.samples < 1 or args.steps < 1:
         raise TexnetsError("--samples and --steps must be at least 1")
+    task = "transfer" if args.content else "texture"
     methods = list(dict.fromkeys(args.methods or (["gram", "meanvar"] + ([NET_METHOD] if args.checkpoint else []))))
     if NET_METHOD in methods and not args.checkpoint:
-        raise TexnetsError("the net method needs --checkpoint (a texture network written by train.py)")
+        network = "transfer network" if task == "transfer" else "texture network"
+        raise TexnetsError(f"the net method needs --checkpoint (a {network} written by train.py)")
     if args.checkpoint and NET_METHOD not in methods:
         methods.append(NET_METHOD)
-    args.layers = check_layers(args.layers.split(",") if isinstance(args.layers, str) else args.layers)
-    return methods
+    default_layers = optim.STYLE_LAYERS if task == "transfer" else optim.TEXTURE_LAYERS
+    args.layers = check_layers(split_layers(args.layers) if args.layers else default_layers)
+    args.content_layers = check_layers(split_layers(args.content_layers))
+    return task, methods
+
+
+def split_layers(layers) -> list[str]:
+    return [layer for layer in layers.split(",") if layer] if isinstance(layers, str) else list(layers)
 
 
 def run_compare(argv: list[str]) -> int:
     args = apply_config(compare_parser(), argv)
-    methods = resolve_compare(args)
+    task, methods = resolve_compare(args)
+    transfer = task == "transfer"
     device = pick_device(args.device)
     size = parse_size(args.size)
     size = (size, size) if isinstance(size, int) else size
-    exemplar = load_image(args.style, parse_size(args.style_size) or min(size), what="exemplar")
+    net = load_network(args.checkpoint, task, device) if NET_METHOD in methods else None  # fail before any work
+    if net and not transfer:
+        net[0].generator.check_size(size)
+    exemplar = load_image(args.style, parse_size(args.style_size) or min(size),
+                          what="style image" if transfer else "exemplar")
+    photos, photo_sources = load_photos(args.content, args.samples, size) if transfer else ([], [])
     output = Path(args.output)
     samples_root = output.with_name(f"{output.stem}_samples")
-    net = load_texture_net(args.checkpoint, device) if NET_METHOD in methods else None  # fail before any work
-    if net:
-        net[0].generator.check_size(size)
-    encoder = optim.VGGEncoder(args.layers, pooling=args.pooling, weights=args.weights).to(device)
+    layers = [*args.content_layers, *args.layers] if transfer else args.layers
+    encoder = optim.VGGEncoder(check_layers(list(dict.fromkeys(layers))), pooling=args.pooling,
+                               weights=args.weights).to(device)
     if any(m in OPTIMISATION_METHODS for m in methods):  # warm-up: thread pools and allocator, not timed
-        optim.synthesize_texture(exemplar, size, args.layers, steps=1, encoder=encoder, device=device, progress=False)
+        if transfer:
+            optim.transfer_style(photos[0], exemplar, args.content_layers, args.layers, steps=1, encoder=encoder,
+                                 device=device, progress=False)
+        else:
+            optim.synthesize_texture(exemplar, size, args.layers, steps=1, encoder=encoder, device=device,
+                                     progress=False)
+
+    def save_outputs(method: str, images: list) -> list[Path]:
+        return [save_image(image, samples_root / method / f"sample_{i:02d}.png") for i, image in enumerate(images)]
 
     runs: dict[str, dict] = {}
+    if transfer:  # the unstylised photos, scored like the methods: where every method starts from
+        runs[PHOTO_METHOD] = {"label": "the photo (unstylised)", "source": "the input", "images": photos,
+                              "paths": save_outputs(PHOTO_METHOD, photos), "seconds": [], "seconds_per_image": None,
+                              "details": {"sources": photo_sources}}
     for method in methods:
         if method == NET_METHOD:
-            images, seconds, details = run_texture_net(*net, args.samples, size, args.seed, device)
+            if transfer:
+                images, seconds, details = run_transfer_net(*net, photos, device)
+            else:
+                images, seconds, details = run_texture_net(*net, args.samples, size, args.seed, device)
             details["checkpoint"] = str(args.checkpoint)
-            label, source = "texture net", "Ulyanov et al. 2016, one forward pass"
+            label, source = COMPARE_TASKS[task]["label"], COMPARE_TASKS[task]["source"]
         else:
             loss, label, source = OPTIMISATION_METHODS[method]
-            images, seconds, details = run_optimisation(loss, exemplar, args, encoder, size, device)
-        paths = [save_image(image, samples_root / method / f"sample_{i:02d}.png") for i, image in enumerate(images)]
-        runs[method] = {"label": label, "source": source, "images": images, "paths": paths, "seconds": seconds,
-                        "seconds_per_image": sum(seconds) / len(seconds), "details": details}
-        print(f"{label}: {runs[method]['seconds_per_image']:.3g} s/image over {len(images)} samples"
-              f" -> {samples_root / method}")
+            if transfer:
+                images, seconds, details = run_transfer_optimisation(loss, exemplar, photos, args, encoder, device)
+            else:
+                images, seconds, details = run_optimisation(loss, exemplar, args, encoder, size, device)
+        runs[method] = {"label": label, "source": source, "images": images, "paths": save_outputs(method, images),
+                        "seconds": seconds, "seconds_per_image": sum(seconds) / len(seconds), "details": details}
+        print(f"{label}: {runs[method]['seconds_per_image']:.3g} s/image over {len(images)} "
+              f"{'photos' if transfer else 'samples'} -> {samples_root / method}")
 
     baseline = next((m for m in ("gram", "meanvar", "sw") if m in runs), None)
     for run in runs.values():
-        run["speedup"] = runs[baseline]["seconds_per_image"] / run["seconds_per_image"] if baseline else None
+        timed = baseline and run["seconds_per_image"] is not None
+        run["speedup"] = runs[baseline]["seconds_per_image"] / run["seconds_per_image"] if timed else None
 
     # Scoring: the samples as saved, against the exemplar, with one set of networks for every method.
-    evaluator = Evaluator(metric_options(args, device))
+    # Outputs stylised from different photos differ by design, so transfer leaves diversity out.
+    metrics = args.metrics or (["sifid", "style"] if transfer else None)
+    evaluator = Evaluator(metric_options(argparse.Namespace(**{**vars(args), "metrics": metrics}), device))
     reference = Reference("exemplar", args.style, image=exemplar)
     for method, run in runs.items():
         run["evaluation"] = evaluator.evaluate(run["paths"], reference)
+        if transfer:
+            distance = content_distance(evaluator, run["paths"], photos, args.content_layers)
+            run["evaluation"].results.insert(0, distance)
+            run["evaluation"].extractors["content"] = distance.extractor
         print_evaluation(run["evaluation"], prefix=f"{run['label']}: ")
 
     grid = compare_grid(exemplar, runs, args.grid_samples, args.hide_exemplar)
     save_image(grid, output)
     md_path = output.with_suffix(".md")
-    write_text(compare_markdown(args, argv, runs, baseline, exemplar, size, device), md_path)
+    write_text(compare_markdown(args, argv, task, runs, baseline, exemplar, size, device), md_path)
     h, w = exemplar.shape[-2:]
-    save_json({"command": "compare", "arguments": vars(args), "exemplar": {"source": args.style, "size": [h, w]},
+    save_json({"command": "compare", "task": task, "arguments": vars(args),
+               "exemplar": {"source": args.style, "size": [h, w]}, "content": photo_sources,
                "size": list(size), "baseline": baseline, "grid": str(output), "table": str(md_path),
                "method_order": list(runs),
                "methods": {key: {"label": run["label"], "source": run["source"],
-                                 "seconds_per_image": round(run["seconds_per_image"], 5),
+                                 "seconds_per_image": (round(run["seconds_per_image"], 5)
+                                                       if run["seconds_per_image"] is not None else None),
                                  "seconds": [round(s, 5) for s in run["seconds"]], "speedup": run["speedup"],
                                  "samples": [str(p) for p in run["paths"]], "details": run["details"],
                                  "evaluation": run["evaluation"].as_dict()} for key, run in runs.items()},
@@ -430,24 +576,36 @@ def run_compare(argv: list[str]) -> int:
     return 0
 
 
-def compare_markdown(args, argv: list[str], runs: dict, baseline: str | None, exemplar: torch.Tensor, size,
-                     device) -> str:
+def compare_markdown(args, argv: list[str], task: str, runs: dict, baseline: str | None, exemplar: torch.Tensor,
+                     size, device) -> str:
     """The compare report: settings, the quality-and-speed table, extractors, per-layer tables."""
     h, w = exemplar.shape[-2:]
     evaluation: Evaluation = next(iter(runs.values()))["evaluation"]
     extractors = "; ".join(f"{metric}: {text}" for metric, text in evaluation.extractors.items())
     notes = [f"- {metric} skipped: {reason}" for metric, reason in evaluation.skipped.items()]
     notes += [f"- {metric}: standard extractor not used: {reason}" for metric, reason in evaluation.fallbacks.items()]
-    return (f"# Texture synthesis: feed-forward network vs optimisation\n\n"
-            f"Exemplar `{args.style}` ({w}×{h}); samples {size[1]}×{size[0]}, {args.samples} per method "
-            f"(optimisation seeds {args.seed}–{args.seed + args.samples - 1}; texture net samples 0–"
-            f"{args.samples - 1} of noise seed {args.seed}); optimisation: {args.optimizer} {args.steps} steps on "
-            f"{', '.join(args.layers)} ({args.pooling} pooling); device {device}. Speed is wall time per image "
-            f"measured in this run (texture net: batch 1 after a warm-up sample, training not included; "
-            f"optimisation: the whole run); quality is mean ± std over each method's samples, each against the "
-            f"exemplar.\n\nCommand: `python evaluate.py compare {' '.join(argv)}`\n\n"
-            f"{compare_table(runs, baseline, args.samples)}\n\nExtractors: {extractors}.\n"
-            + "".join(f"\n{note}" for note in notes)
+    if task == "transfer":
+        photos = runs[PHOTO_METHOD]["details"]["sources"]
+        setting = (f"Style `{args.style}` ({w}×{h}); {len(photos)} content photos ({', '.join(photos)}), each "
+                   f"centre-cropped to {size[1]}×{size[0]}; optimisation (Gatys et al. 2016, from the photo): "
+                   f"{args.optimizer} {args.steps} steps, content {', '.join(args.content_layers)} × "
+                   f"{args.content_weight:g}, style {', '.join(args.layers)} × {args.style_weight:g} "
+                   f"({args.pooling} pooling); device {device}. Speed is wall time per photo measured in this run "
+                   f"(transfer net: batch 1 after a warm-up photo, training not included; optimisation: the whole "
+                   f"run); quality is mean ± std over the photos: the content distance against each photo, the "
+                   f"style distances against the style image. The unstylised photo is scored too, as the "
+                   f"starting point.")
+    else:
+        setting = (f"Exemplar `{args.style}` ({w}×{h}); samples {size[1]}×{size[0]}, {args.samples} per method "
+                   f"(optimisation seeds {args.seed}–{args.seed + args.samples - 1}; texture net samples 0–"
+                   f"{args.samples - 1} of noise seed {args.seed}); optimisation: {args.optimizer} {args.steps} "
+                   f"steps on {', '.join(args.layers)} ({args.pooling} pooling); device {device}. Speed is wall "
+                   f"time per image measured in this run (texture net: batch 1 after a warm-up sample, training "
+                   f"not included; optimisation: the whole run); quality is mean ± std over each method's samples, "
+                   f"each against the exemplar.")
+    return (f"# {COMPARE_TASKS[task]['title']}\n\n{setting}\n\nCommand: `python evaluate.py compare {' '.join(argv)}`"
+            f"\n\n{compare_table(runs, baseline, args.samples if task == 'texture' else len(photos))}\n\n"
+            f"Extractors: {extractors}.\n" + "".join(f"\n{note}" for note in notes)
             + f"\n\n## Style distances per layer\n\n{per_layer_tables(runs)}\n")
 
 

@@ -4,6 +4,8 @@
     python bench/bench_evaluate.py            # full run (trains a texture network per exemplar unless cached)
     python bench/bench_evaluate.py --quick    # smoke run at tiny sizes: prints only, writes nothing
     python bench/bench_evaluate.py --exemplar pebbles --checkpoint checkpoints/pebbles/last.ckpt
+    python bench/bench_evaluate.py --transfer bench/out/runs/bench_starry_cpu/last.ckpt   # transfer compare only
+    python bench/bench_evaluate.py --transfer CKPT --render   # rewrite that section from bench/out
 
 Figures:
   * throughput at 256² on this machine: images per second of the FID feature extractors (VGG19 pool5,
@@ -15,7 +17,11 @@ Figures:
     second and peak memory, which should not grow with the number of images;
   * the full compare (``evaluate.py compare``) on pebbles.jpg and starry_night.jpg at CPU-sized
     settings: texture network (trained here with configs/texture_cpu.yaml unless a checkpoint is
-    given; checkpoints stay under bench/out/, never committed) vs Gram, MeanVar and SW optimisation.
+    given; checkpoints stay under bench/out/, never committed) vs Gram, MeanVar and SW optimisation;
+  * with ``--transfer CKPT`` (its own section, nothing else is run): the style-transfer compare of a
+    Starry Night transfer network (e.g. bench_transfer.py quality's) against Gram and MeanVar style
+    transfer by optimisation, on scikit-image's built-in photos; with ``--figure`` its grid (style image
+    left out) becomes the README figure docs/compare_transfer.jpg, for a network worth showing.
 """
 from __future__ import annotations
 
@@ -143,14 +149,89 @@ def compare(name: str, exemplar: Path, checkpoint: Path, settings: dict) -> tupl
     return f"python evaluate.py {' '.join(argv)}", {"table": table, "report": report}
 
 
+TRANSFER_PHOTOS = ("builtin:astronaut", "builtin:coffee", "builtin:chelsea")
+TRANSFER_SETTINGS = {"size": 192, "steps": 200}  # the CPU quality recipe's crop size (configs/starry_cpu.yaml)
+TRANSFER_OUTPUT = OUT / "compare_transfer.png"
+
+
+def transfer_compare(checkpoint: Path, quick: bool, figure: bool) -> None:
+    """evaluate.py compare --content: one network, Gram and MeanVar optimisation, the built-in photos."""
+    output = OUT / "compare_transfer_quick.png" if quick else TRANSFER_OUTPUT
+    size, steps = (48, 3) if quick else (TRANSFER_SETTINGS["size"], TRANSFER_SETTINGS["steps"])
+    argv = ["compare", "--style", str(EXEMPLARS["starry_night"]), "--content", *TRANSFER_PHOTOS,
+            "--checkpoint", str(checkpoint), "--methods", "gram", "meanvar", "--samples", str(len(TRANSFER_PHOTOS)),
+            "--size", str(size), "--steps", str(steps), "--output", str(output), "--quiet", "--hide-exemplar"]
+    if quick:
+        argv += ["--style-layers", "relu1_1", "relu2_1", "--layers", "relu1_1,relu2_1", "--content-layers", "relu2_1"]
+    start = time.perf_counter()
+    subprocess.run([sys.executable, "evaluate.py", *argv], check=True, cwd=REPO)
+    wall = time.perf_counter() - start
+    print(output.with_suffix(".md").read_text().split("## Style distances")[0], flush=True)
+    if quick:
+        return
+    shown = checkpoint.relative_to(REPO) if checkpoint.is_relative_to(REPO) else checkpoint
+    run = {"wall_seconds": wall, "date": today(), "machine": machine(),
+           "command": f"python bench/bench_evaluate.py --transfer {shown}" + " --figure" * figure}
+    (OUT / "compare_transfer_bench.json").write_text(json.dumps(run, indent=1))
+    render_transfer_compare()
+    if figure:  # only for a well-trained network: the grid is the README's picture of what transfer nets do
+        from PIL import Image
+        target = REPO / "docs" / "compare_transfer.jpg"
+        with Image.open(output) as grid:
+            grid.convert("RGB").save(target, quality=88)
+        print(f"wrote {target.relative_to(REPO)} ({target.stat().st_size / 1024:.0f} KB)")
+
+
+def render_transfer_compare() -> None:
+    """The "transfer network vs optimisation" section, from the last run's files in bench/out."""
+    run = json.loads((OUT / "compare_transfer_bench.json").read_text())
+    report = json.loads(TRANSFER_OUTPUT.with_suffix(".json").read_text())
+    table = TRANSFER_OUTPUT.with_suffix(".md").read_text().split("## Style distances")[0]
+    body = table.split("\n", 2)[2].strip()  # drop the title
+    net = report["methods"]["net"]["details"]
+    training_report = Path(report["arguments"]["checkpoint"]).with_name("report.json")
+    training = json.loads(training_report.read_text()) if training_report.is_file() else {}
+    env = training.get("environment", {})
+    made = (f"`python {training['command']}` on {env.get('gpu') or str(env.get('threads', '?')) + ' CPU threads'}, "
+            f"{env.get('date', '?')}" if training else f"`{report['arguments']['checkpoint']}`")
+    wall = run.get("wall_note") or f"{run['wall_seconds'] / 60:.0f} min in all"
+    update_section("bench_evaluate_transfer", f"""## Evaluation: transfer network vs style transfer by optimisation
+
+Command: `{run['command']}` ({wall}) · machine: {run['machine']} · date: {run['date']}
+
+Transfer network: {made}; its checkpoint holds step {net['global_step']}. Johnson et al. trained for 40,000
+steps; the CPU recipe (`configs/starry_cpu.yaml`) for 1,500, and this one for a sixth of that. It is
+scored here as the network that was at hand, not as what the method reaches: its outputs keep little of
+the photos yet (the grid, `bench/out/compare_transfer.png`, is not committed).
+
+{body}
+
+Every timing here is this machine's (CPU). The content distance is the content loss of Gatys et al. 2016
+(relu4_2 of the bundled VGG19) against each photo; the style distances are against the Starry Night. Lower
+is better for both and the two pull against each other, so a method is judged on the pair; the unstylised
+photo marks where every method starts. The network was trained with Johnson et al.'s VGG16 losses and
+weights, the optimisation minimises these VGG19 distances directly.
+""")
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--quick", action="store_true", help="tiny sizes and steps; do not write BENCHMARKS.md")
     parser.add_argument("--exemplar", nargs="+", choices=list(EXEMPLARS), default=list(EXEMPLARS))
     parser.add_argument("--checkpoint", help="a trained texture network for the (single) --exemplar")
     parser.add_argument("--train-steps", type=int, default=1000, help="training steps (configs/texture_cpu.yaml)")
+    parser.add_argument("--transfer", metavar="CKPT", help="only the style-transfer compare, with this transfer network")
+    parser.add_argument("--figure", action="store_true",
+                        help="with --transfer: also write its grid to docs/compare_transfer.jpg (a well-trained net)")
+    parser.add_argument("--render", action="store_true", help="with --transfer: rewrite its section from bench/out")
     parser.add_argument("--stream-child", nargs=3, help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.transfer and args.render:
+        render_transfer_compare()
+        return 0
+    if args.transfer:
+        transfer_compare(Path(args.transfer).resolve(), args.quick, args.figure)
+        return 0
     if args.stream_child:
         folder, count, size = args.stream_child
         print(json.dumps(stream_child(folder, int(count), int(size))))

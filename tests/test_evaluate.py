@@ -247,6 +247,62 @@ def test_compare_bad_input_is_one_error_line(argv, expected, tmp_path, capsys):
     assert code == 2 and expected in single_error_line(err)
 
 
+# Style transfer: --content photos, a transfer network, Gatys et al. 2016 optimisation.
+TRANSFER = ["--style", "builtin:immunohistochemistry", "--content", "builtin:astronaut", "builtin:coffee",
+            "--size", "48", "--layers", "relu1_1,relu2_1", "--content-layers", "relu2_1"]
+
+
+def test_compare_with_content_photos_scores_style_transfer(tmp_path, capsys):
+    from test_synthesize_transfer import make_transfer_checkpoint
+    checkpoint = make_transfer_checkpoint(tmp_path / "transfer.ckpt")
+    grid = tmp_path / "out" / "transfer.png"
+    code, stdout, _ = run(["compare", *TRANSFER, "--checkpoint", checkpoint, "--methods", "gram", "--steps", 5,
+                           "--output", grid, *FAST], capsys)
+    assert code == 0, stdout
+    report = json.loads(grid.with_suffix(".json").read_text())
+    methods = report["methods"]
+    assert report["task"] == "transfer" and report["method_order"] == ["photo", "gram", "net"]
+    assert report["content"] == ["builtin:astronaut", "builtin:coffee"]
+    for method in methods.values():
+        assert len(method["samples"]) == 2
+        assert all(load_image(p).shape[-2:] == (48, 48) for p in method["samples"])
+        assert not any("diversity" in name for name in method["evaluation"]["metrics"])  # different photos
+
+    def figure(method, name):
+        return methods[method]["evaluation"]["metrics"][name]["value"]
+
+    def gram_total(method):
+        return sum(figure(method, f"Gram distance {layer}") for layer in ("relu1_1", "relu2_1"))
+
+    content = "Content distance relu2_1"
+    # The photo is where every method starts: no content distance, the largest style distance.
+    assert figure("photo", content) < 0.01 * figure("gram", content)
+    assert gram_total("gram") < 0.5 * gram_total("photo")
+    assert figure("net", content) > figure("photo", content)
+    assert methods["photo"]["speedup"] is None and methods["gram"]["speedup"] == pytest.approx(1.0)
+    assert methods["net"]["speedup"] > 0 and methods["net"]["details"]["training"]["style"] == "starry_night.jpg"
+    table = grid.with_suffix(".md").read_text()
+    assert table.startswith("# Style transfer") and f"{content} ↓ (n=2)" in table
+    assert all(f"| {label} |" in table for label in ("the photo (unstylised)", "Gram optimisation", "transfer net"))
+    image = load_image(str(grid))
+    assert image.shape[-1] >= 4 * 48 and image.shape[-2] >= 2 * 48  # style, photo, gram, net; one row per photo
+
+
+def test_compare_refuses_a_network_of_the_other_task(tmp_path, capsys):
+    from test_synthesize import make_checkpoint
+    from test_synthesize_transfer import make_transfer_checkpoint
+    texture, transfer = make_checkpoint(tmp_path / "t.ckpt"), make_transfer_checkpoint(tmp_path / "s.ckpt")
+    common = ["--output", tmp_path / "g.png", "--steps", "1", "--samples", "1", *FAST]
+    code, _, err = run(["compare", *TRANSFER, "--checkpoint", texture, *common], capsys)
+    assert code == 2 and "a texture network: leave out --content" in single_error_line(err)
+    code, _, err = run(["compare", "--style", "builtin:gravel", "--size", SIZE, "--checkpoint", transfer, *common],
+                       capsys)
+    assert code == 2 and "a transfer network: give --content photos" in single_error_line(err)
+    code, _, err = run(["compare", *TRANSFER[:3], str(tmp_path / "missing.jpg"), *common], capsys)
+    assert code == 2 and "missing.jpg" in single_error_line(err)
+    assert not (tmp_path / "g.png").exists()
+
+
 def test_compare_config_with_unknown_key_is_refused(tmp_path, capsys):
     config = tmp_path / "c.yaml"
     config.write_text("style: builtin:gravel\nstpes: 3\n")
