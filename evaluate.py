@@ -23,6 +23,7 @@ behind it. Outputs: a JSON report and a markdown table beside ``--output``.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import sys
 import time
 import warnings
@@ -376,14 +377,19 @@ def run_transfer_optimisation(loss: str, style: torch.Tensor, photos: list[torch
     return images, seconds, details
 
 
-def content_distance(evaluator: Evaluator, paths: list[Path], photos: list[torch.Tensor], layers) -> MetricResult:
+def photo_features(evaluator: Evaluator, photos: list[torch.Tensor], layers) -> list[dict]:
+    """The content photos' VGG features, computed once for every method's content distance."""
+    with torch.no_grad():
+        return [evaluator.vgg(layers)(photo.to(evaluator.device), layers) for photo in photos]
+
+
+def content_distance(evaluator: Evaluator, paths: list[Path], targets: list[dict], layers) -> MetricResult:
     """The content loss (Gatys et al. 2016; Johnson et al. 2016's feature reconstruction loss) of each
-    saved output against its photo: mean squared difference of VGG features, summed over ``layers``."""
+    saved output against its photo's features: mean squared difference, summed over ``layers``."""
     from texnets.losses import ContentLoss
     encoder, stat = evaluator.vgg(layers), RunningStat()
     with torch.no_grad():
-        for path, photo in zip(paths, photos):
-            target = encoder(photo.to(evaluator.device), layers)
+        for path, target in zip(paths, targets):
             output = encoder(load_image(path).to(evaluator.device), layers)  # as saved: 8-bit, like the style scores
             stat.add(float(ContentLoss(layers, target=target)(output)))
     return MetricResult(f"Content distance {'+'.join(layers)}", "content", stat.mean, stat.std, stat.count,
@@ -501,8 +507,7 @@ def run_compare(argv: list[str]) -> int:
     output = Path(args.output)
     samples_root = output.with_name(f"{output.stem}_samples")
     layers = [*args.content_layers, *args.layers] if transfer else args.layers
-    encoder = optim.VGGEncoder(check_layers(list(dict.fromkeys(layers))), pooling=args.pooling,
-                               weights=args.weights).to(device)
+    encoder = optim.VGGEncoder(check_layers(layers), pooling=args.pooling, weights=args.weights).to(device)
     if any(m in OPTIMISATION_METHODS for m in methods):  # warm-up: thread pools and allocator, not timed
         if transfer:
             optim.transfer_style(photos[0], exemplar, args.content_layers, args.layers, steps=1, encoder=encoder,
@@ -545,13 +550,16 @@ def run_compare(argv: list[str]) -> int:
 
     # Scoring: the samples as saved, against the exemplar, with one set of networks for every method.
     # Outputs stylised from different photos differ by design, so transfer leaves diversity out.
-    metrics = args.metrics or (["sifid", "style"] if transfer else None)
-    evaluator = Evaluator(metric_options(argparse.Namespace(**{**vars(args), "metrics": metrics}), device))
+    options = metric_options(args, device)
+    if transfer and not args.metrics:
+        options = dataclasses.replace(options, metrics=["sifid", "style"])
+    evaluator = Evaluator(options)
     reference = Reference("exemplar", args.style, image=exemplar)
+    targets = photo_features(evaluator, photos, args.content_layers) if transfer else []
     for method, run in runs.items():
         run["evaluation"] = evaluator.evaluate(run["paths"], reference)
         if transfer:
-            distance = content_distance(evaluator, run["paths"], photos, args.content_layers)
+            distance = content_distance(evaluator, run["paths"], targets, args.content_layers)
             run["evaluation"].results.insert(0, distance)
             run["evaluation"].extractors["content"] = distance.extractor
         print_evaluation(run["evaluation"], prefix=f"{run['label']}: ")
