@@ -39,12 +39,19 @@ def peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
-def update_section(key: str, markdown: str) -> None:
-    """Replace (or append) the block between ``<!-- key:start -->`` and ``<!-- key:end -->``."""
+def update_section(key: str, markdown: str, after: str | None = None) -> None:
+    """Replace the block between ``<!-- key:start -->`` and ``<!-- key:end -->``; a new block goes
+    right after section ``after`` when that exists, else at the end."""
     text = BENCHMARKS.read_text() if BENCHMARKS.exists() else HEADER
     block = f"<!-- {key}:start -->\n{markdown.strip()}\n<!-- {key}:end -->"
     pattern = re.compile(rf"<!-- {re.escape(key)}:start -->.*?<!-- {re.escape(key)}:end -->", re.S)
-    text = pattern.sub(lambda _: block, text) if pattern.search(text) else text.rstrip() + "\n\n" + block + "\n"
+    anchor = f"<!-- {after}:end -->" if after else None
+    if pattern.search(text):
+        text = pattern.sub(lambda _: block, text)
+    elif anchor and anchor in text:
+        text = text.replace(anchor, f"{anchor}\n\n{block}", 1)
+    else:
+        text = text.rstrip() + "\n\n" + block + "\n"
     BENCHMARKS.write_text(text)
 
 
