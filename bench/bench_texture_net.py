@@ -113,6 +113,17 @@ def baseline(size: int, layers: str, steps: int) -> dict:
             "report_style_loss": report["final_losses"]["style"]}
 
 
+def baseline_image(size: int, steps: int, reuse: bool) -> Path:
+    """The optimize.py baseline's image at this size: the saved one with ``reuse``, else a fresh run."""
+    saved = OUT / f"baseline_{size}_exemplar{EXEMPLAR_SIZE}.png"
+    return saved if reuse and saved.exists() else baseline(size, ",".join(STYLE_LAYERS), steps)["image"]
+
+
+def fresh_samples(generator, size: int, count: int = 16) -> torch.Tensor:
+    """``count`` samples of seeds 123.. (the same noise in every run, so runs compare sample for sample)."""
+    return torch.cat([generate(generator, (size, size), seed=123, samples=[i]) for i in range(count)])
+
+
 class GramScore:
     """The training criterion (texnets.losses' Gram loss, / CHW, on STYLE_LAYERS with max pooling and
     layer weights 1) on 8-bit images (what a PNG holds), per image and for the mean Gram matrices of a set.
@@ -230,9 +241,7 @@ def ablation(reuse_baseline: bool) -> dict:
     exemplar = load_image(exemplar_spec(), EXEMPLAR_SIZE)
     scorer = GramScore(exemplar)
     windows = real_windows(exemplar, size, size // 2)
-    base_image = OUT / f"baseline_{size}_exemplar{EXEMPLAR_SIZE}.png"
-    if not (reuse_baseline and base_image.exists()):
-        base_image = baseline(size, ",".join(STYLE_LAYERS), ABLATION_STEPS)["image"]
+    base_image = baseline_image(size, ABLATION_STEPS, reuse_baseline)
     results = {"machine": machine(), "date": today(), "command": command_line(), "exemplar": exemplar_spec(),
                "size": size, "steps": ABLATION_STEPS, "window_stride": size // 2,
                "baseline": scorer.score(load_image(base_image)),
@@ -241,7 +250,7 @@ def ablation(reuse_baseline: bool) -> dict:
     for name, label, overrides in ABLATION:
         training = train(ABLATION_STEPS, size, False, f"ablation_{name}", overrides)
         generator = load_generator(OUT / "runs" / f"ablation_{name}" / "last.ckpt").generator
-        samples = torch.cat([generate(generator, (size, size), seed=123, samples=[i]) for i in range(16)])
+        samples = fresh_samples(generator, size)
         variant = {"name": name, "label": label, "overrides": list(overrides), "fit_seconds": training["fit_seconds"],
                    **scorer.score(samples), "diversity": diversity(samples)}
         results["variants"].append(variant)
@@ -372,14 +381,12 @@ def main() -> int:
 
     exemplar = load_image(exemplar_spec(), EXEMPLAR_SIZE)
     scorer = GramScore(exemplar)
-    samples = torch.cat([generate(generator, (size, size), seed=123, samples=[i]) for i in range(16)])
+    samples = fresh_samples(generator, size)
     windows = real_windows(exemplar, size, size // 2)
     quality = {"samples": {**scorer.score(samples), "diversity": diversity(samples)},
                "real_windows": {**scorer.score(windows), "diversity": diversity(windows)},
                "exemplar_size": EXEMPLAR_SIZE, "window_stride": size // 2}
-    base_image = OUT / f"baseline_{size}_exemplar{EXEMPLAR_SIZE}.png"
-    if not (args.reuse_baselines and base_image.exists()):
-        base_image = baseline(size, ",".join(STYLE_LAYERS), baseline_steps)["image"]
+    base_image = baseline_image(size, baseline_steps, args.reuse_baselines)
     quality["baseline"] = scorer.score(load_image(base_image))
     quality["ratio"] = quality["samples"]["mean"] / quality["baseline"]["mean"]
     quality["ratio_to_real_windows"] = quality["samples"]["mean"] / quality["real_windows"]["mean"]
