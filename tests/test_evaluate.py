@@ -10,6 +10,7 @@ import torch
 import yaml
 
 import evaluate
+from helpers import make_transfer_checkpoint
 from texnets import metrics
 from texnets.errors import TexnetsError
 from texnets.images import load_image, save_image
@@ -253,7 +254,6 @@ TRANSFER = ["--style", "builtin:immunohistochemistry", "--content", "builtin:ast
 
 
 def test_compare_with_content_photos_scores_style_transfer(tmp_path, capsys):
-    from test_synthesize_transfer import make_transfer_checkpoint
     checkpoint = make_transfer_checkpoint(tmp_path / "transfer.ckpt")
     grid = tmp_path / "out" / "transfer.png"
     code, stdout, _ = run(["compare", *TRANSFER, "--checkpoint", checkpoint, "--methods", "gram", "--steps", 5,
@@ -290,7 +290,6 @@ def test_compare_with_content_photos_scores_style_transfer(tmp_path, capsys):
 
 def test_compare_refuses_a_network_of_the_other_task(tmp_path, capsys):
     from test_synthesize import make_checkpoint
-    from test_synthesize_transfer import make_transfer_checkpoint
     texture, transfer = make_checkpoint(tmp_path / "t.ckpt"), make_transfer_checkpoint(tmp_path / "s.ckpt")
     common = ["--output", tmp_path / "g.png", "--steps", "1", "--samples", "1", *FAST]
     code, _, err = run(["compare", *TRANSFER, "--checkpoint", texture, *common], capsys)

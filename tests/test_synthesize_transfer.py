@@ -12,33 +12,15 @@ import torch
 from PIL import Image
 
 import synthesize
+from helpers import make_transfer_checkpoint
 from test_synthesize import make_checkpoint, one_error_line, pixels, run
 from test_video import gradient_frames, make_clip
-from texnets.checkpoints import checkpoint_metadata, load_generator
+from texnets.checkpoints import load_generator
 from texnets.export import MANIFEST_FILE, ONNX_FILE, TORCHSCRIPT_FILE, WEIGHTS_FILE, load_exported_weights
 from texnets.generators import TransformerNet
 from texnets.images import read_image, resize
 from texnets.tiling import freeze_instance_norms, stylize
 from texnets.video import probe_video, read_frames
-
-
-def make_transfer_checkpoint(path: Path, **config) -> Path:
-    """A checkpoint as TransferTask writes it, around a random quarter-width TransformerNet whose
-    InstanceNorm affine parameters are not the identity (so the output is not a plain function of the
-    input's local contrast)."""
-    torch.manual_seed(0)
-    net = TransformerNet(**{"width": 0.25, **config})
-    generator = torch.Generator().manual_seed(1)
-    with torch.no_grad():
-        for module in net.modules():
-            if isinstance(module, torch.nn.InstanceNorm2d):
-                module.weight.copy_(1 + 0.3 * torch.randn(module.weight.shape, generator=generator))
-                module.bias.copy_(0.2 * torch.randn(module.bias.shape, generator=generator))
-    state = {f"generator.{key}": value for key, value in net.state_dict().items()}
-    torch.save({"state_dict": state, "global_step": 5,
-                "texnets": checkpoint_metadata("transformer_net", net.config_dict(),
-                                               training={"style": "starry_night.jpg", "size": 32})}, path)
-    return path
 
 
 @pytest.fixture(scope="module")
@@ -82,20 +64,24 @@ def test_an_image_in_gives_a_stylised_image_of_the_same_size(checkpoint, generat
     assert sorted(p.name for p in out.parent.iterdir()) == ["stylised.json", "stylised.png"]
 
 
-def test_compile_flag_runs_untiled_images_through_torch_compile(
-        checkpoint, small_photos, tmp_path, capsys, monkeypatch):
-    compiled = []
-
-    def fake_compile(module, **kwargs):  # compiling for real takes a minute on a CPU: check the wiring only
-        compiled.append(module)
-        return module
-    monkeypatch.setattr(torch, "compile", fake_compile)
+@pytest.mark.slow  # inductor compiles two graphs on the CPU: one to two minutes on 2 cores
+def test_compile_stylises_an_image_and_a_clip_like_eager(checkpoint, generator, small_photos, tmp_path, capsys):
+    """--compile for real (torch.compile with inductor on the CPU), through synthesize.py: the compiled
+    network is called, not asked for its truth value (TransformerNet has no len()), and its frames match
+    the eager network's."""
     source = save_photo(small_photos[0], tmp_path / "photo.png", (40, 48))
-    argv = ["--checkpoint", checkpoint, "--input", source, "--output", tmp_path / "out.png", "--compile"]
-    code, err = run(argv, capsys)
+    out = tmp_path / "out.png"
+    code, err = run(["--checkpoint", checkpoint, "--input", source, "--output", out, "--compile"], capsys)
     assert code == 0, err
-    assert len(compiled) == 1 and type(compiled[0]).__name__ == "TransformerNet"
-    assert json.loads((tmp_path / "out.json").read_text())["compile"] is True
+    assert json.loads(out.with_suffix(".json").read_text())["compile"] is True
+    with torch.no_grad():
+        expected = generator(read_image(source).unsqueeze(0))
+    assert np.abs(pixels(out) - as_uint8(expected)).max() <= 1
+    clip = make_clip(tmp_path / "clip.mp4", gradient_frames(4), audio=False)
+    code, err = run(["--checkpoint", checkpoint, "--input", clip, "--output", tmp_path / "out.mp4", "--compile",
+                     "--batch-size", 2], capsys)
+    assert code == 0, err
+    assert probe_video(tmp_path / "out.mp4").frames == 4
 
 
 def test_max_size_downscales_the_longer_side(checkpoint, small_photos, tmp_path, capsys):

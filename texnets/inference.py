@@ -88,7 +88,9 @@ class Stylizer:
         if max(images.shape[-2:]) > (self.block or float("inf")):  # tiles, one image at a time
             outputs = [stylize(self.generator, image.unsqueeze(0), self.block, **options) for image in images]
         else:
-            outputs = [stylize(self._compiled or self.generator, images, None, **options)]
+            # `is None`, not `or`: truthiness of an nn.Module calls len(), which most generators lack.
+            network = self.generator if self._compiled is None else self._compiled
+            outputs = [stylize(network, images, None, **options)]
         _sync(self.device)
         self.network_seconds.append(time.perf_counter() - start)
         return torch.cat(outputs).clamp(0, 1)
