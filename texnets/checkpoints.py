@@ -51,9 +51,35 @@ def save_atomically(checkpoint: dict[str, Any], path: str | os.PathLike) -> None
             os.fsync(handle.fileno())
 
 
+def _not_a_checkpoint(path: Path) -> str | None:
+    """Why ``path`` cannot be a ``torch.save`` file, judged from its first bytes, or None if it may be one.
+
+    torch.save writes a zip archive (or, before torch 1.6, a pickle, which starts with the PROTO opcode
+    0x80). Anything else is refused here, before unpickling, so a YAML config or an image passed as
+    --checkpoint is called what it is rather than reported as a pickle that weights_only refused."""
+    with open(path, "rb") as handle:
+        head = handle.read(512)
+    if head.startswith(b"PK\x03\x04") or head.startswith(b"\x80"):
+        return None
+    if not head:
+        return "it is empty"
+    try:
+        head.decode("utf-8")
+        text = b"\x00" not in head
+    except UnicodeDecodeError as exc:
+        text = exc.start >= len(head) - 3  # only a multi-byte character cut off at the end of the read
+    if text:
+        hint = " (a config goes to train.py --config)" if path.suffix.lower() in (".yaml", ".yml") else ""
+        return f"it is a text file{hint}"
+    return "it is neither a zip archive nor a pickle, the two formats torch.save writes"
+
+
 def read_checkpoint(path: str | os.PathLike) -> dict:
     """``torch.load(path, weights_only=True)`` with a one-line ``TexnetsError`` for every failure."""
     path = existing_file(path, "checkpoint", f" (try {Path(path) / 'last.ckpt'})")
+    reason = _not_a_checkpoint(Path(path))
+    if reason:
+        raise TexnetsError(f"{path} is not a checkpoint: {reason}; pass a .ckpt file that train.py wrote")
     try:
         checkpoint = torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as exc:
