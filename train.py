@@ -13,6 +13,7 @@ checkpoints``), the resolved ``config.yaml`` and ``report.json``. Sample from a 
 """
 from __future__ import annotations
 
+import logging
 import sys
 import time
 import warnings
@@ -25,7 +26,7 @@ from pytorch_lightning.cli import LightningCLI
 from pytorch_lightning.loggers import TensorBoardLogger
 from pytorch_lightning.plugins.io import CheckpointIO
 
-from texnets.callbacks import FinalStepCheckpoint, RunReport
+from texnets.callbacks import CompactModelSummary, FinalStepCheckpoint, RunReport, StepProgressBar
 from texnets.checkpoints import checked_metadata, read_checkpoint
 from texnets.cli import main_guard
 from texnets.errors import TexnetsError
@@ -38,7 +39,22 @@ QUIET_WARNINGS = (
     r".*isinstance\(treespec, LeafSpec\)",                  # Lightning internals vs newer torch
     r"The number of training batches .* is smaller than the logging interval",
     r"You're resuming from a checkpoint that ended before the epoch ended",  # i.i.d. noise: nothing to restore
+    r"Found \d+ module\(s\) in eval mode at the start of training",  # the frozen VGG encoder, by design
 )
+# Lightning's info lines that have no option to turn them off and say nothing about the run: an advert, and
+# the notice that our own summary callback replaces its default one.
+QUIET_LOG_LINES = ("💡 Tip:", "Trainer already configured with model summary callbacks")
+# What a run writes into its folder (and all --overwrite removes): nothing else there is touched.
+RUN_FILES = ("*.ckpt", "events.out.tfevents.*", "hparams.yaml", "config.yaml", "report.json")
+
+
+def run_files(run_dir: Path) -> set[Path]:
+    return {path for pattern in RUN_FILES for path in run_dir.glob(pattern)}
+
+
+class _DropLines(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not str(record.getMessage()).lstrip().startswith(QUIET_LOG_LINES)
 
 
 class TexnetsCLI(LightningCLI):
@@ -77,11 +93,28 @@ class TexnetsCLI(LightningCLI):
                                f"or pick another --run_name, or pass --overwrite true")
         if stale:
             # Overwriting means starting afresh: an old last.ckpt left beside the new run would be taken
-            # for its result (and Lightning would name the new one last-v1.ckpt).
-            for path in stale:
+            # for its result (and Lightning would name the new one last-v1.ckpt), and old event files would
+            # mix the two runs' curves in TensorBoard.
+            previous = run_files(run_dir)
+            for path in previous:
                 path.unlink()
-            print(f"--overwrite: removed {len(stale)} checkpoint(s) of the previous run in {run_dir}", file=sys.stderr)
+            print(f"--overwrite: removed the previous run in {run_dir} ({len(stale)} checkpoint(s), "
+                  f"{len(previous) - len(stale)} other file(s))", file=sys.stderr)
         self.run_dir = run_dir
+        self.created_dirs = [folder for folder in (run_dir, run_dir.parent) if not folder.exists()]
+        self.files_before = run_files(run_dir)
+
+    def discard_failed_run(self) -> None:
+        """After a run that failed before its first checkpoint, remove what it wrote (event file, report,
+        config), so the folder does not hold a run that is not there and the next try starts clean."""
+        run_dir = getattr(self, "run_dir", None)
+        if run_dir is None or not run_dir.is_dir() or any(run_dir.glob("*.ckpt")):
+            return
+        for path in run_files(run_dir) - self.files_before:
+            path.unlink(missing_ok=True)
+        for folder in self.created_dirs:  # the run folder first, then checkpoints/ if this run made it
+            if folder.is_dir() and not any(folder.iterdir()):
+                folder.rmdir()
 
     def instantiate_trainer(self, **kwargs):
         trainer_config = self._get(self.config_init, "trainer", default={})
@@ -95,6 +128,14 @@ class TexnetsCLI(LightningCLI):
             "command": " ".join(["train.py", *self.argv]), "run_dir": str(run_dir),
             "resumed_from": self.config.ckpt_path})
         callbacks = list(trainer_config.get("callbacks") or []) + [checkpoint, self.report]
+        # The display: Lightning adds its own bar and summary unless one is given; ours count steps and drop the
+        # empty FLOPs column (texnets.callbacks says why). Lightning refuses a bar when the bar is disabled.
+        if trainer_config.get("enable_progress_bar") is not False and not any(
+                isinstance(callback, pl.callbacks.ProgressBar) for callback in callbacks):
+            callbacks.append(StepProgressBar())
+        if trainer_config.get("enable_model_summary") is not False and not any(
+                isinstance(callback, pl.callbacks.ModelSummary) for callback in callbacks):
+            callbacks.append(CompactModelSummary())
         if trainer_config.get("logger") in (None, True):  # Lightning's default logger -> ours, in the run folder
             kwargs.setdefault("logger", TensorBoardLogger(save_dir=str(run_dir.parent), name=run_dir.name,
                                                           version="", default_hp_metric=True))
@@ -143,7 +184,9 @@ def build_cli(argv: list[str] | None) -> TexnetsCLI:
             save_config_kwargs={"overwrite": True},  # a resumed run rewrites its config.yaml
             load_from_checkpoint_support=False,  # hparams = the task's own plain arguments (weights_only-safe)
             # Parse errors raise instead of printing the full usage; main() turns them into one line.
-            parser_kwargs={"description": "Train a texnets generator from a YAML config.", "exit_on_error": False},
+            # allow_abbrev=False: "--trainer.max_step 3" is an error, not silently max_steps.
+            parser_kwargs={"description": "Train a texnets generator from a YAML config.", "exit_on_error": False,
+                           "allow_abbrev": False},
         )
     except ArgumentError as exc:
         raise TexnetsError(f"bad configuration: {_one_line(str(exc))} (see train.py --help)") from None
@@ -159,8 +202,16 @@ def main(argv: list[str] | None = None) -> int:
     started = time.perf_counter()
     for message in QUIET_WARNINGS:
         warnings.filterwarnings("ignore", message=message)
+    quiet = _DropLines()
+    for name in ("pytorch_lightning", "lightning.pytorch"):
+        for handler in logging.getLogger(name).handlers:
+            handler.addFilter(quiet)
     cli = build_cli(argv)
-    cli.fit()
+    try:
+        cli.fit()
+    except BaseException:
+        cli.discard_failed_run()
+        raise
     if cli.trainer.is_global_zero:
         print(f"done in {time.perf_counter() - started:.0f} s; checkpoint: {cli.run_dir / 'last.ckpt'}",
               file=sys.stderr)

@@ -1,6 +1,6 @@
 """Lightning callbacks shared by every training run: the JSON run report (what ran, how long, how the
-loss moved, why it stopped), a one-line notice when a run resumes, and checkpointing that keeps the
-final step."""
+loss moved, why it stopped), a one-line notice when a run resumes, checkpointing that keeps the final
+step, and the console display (a progress bar counted in steps, a model summary without empty columns)."""
 from __future__ import annotations
 
 import sys
@@ -9,7 +9,9 @@ from pathlib import Path
 
 import pytorch_lightning as pl
 import torch
-from pytorch_lightning.callbacks import ModelCheckpoint
+from pytorch_lightning.callbacks import ModelCheckpoint, ModelSummary, TQDMProgressBar
+from pytorch_lightning.callbacks.progress.tqdm_progress import Tqdm
+from pytorch_lightning.utilities.model_summary.model_summary import _format_summary_table
 
 from texnets.cli import environment
 from texnets.images import save_json
@@ -36,6 +38,53 @@ class FinalStepCheckpoint(ModelCheckpoint):
             self._save_topk_checkpoint(trainer, candidates)
             self._save_last_checkpoint(trainer, candidates)
         super().on_train_end(trainer, pl_module)
+
+
+class StepProgressBar(TQDMProgressBar):
+    """One bar over the optimiser steps of the whole run (``train 1200/40000``), resumed runs included.
+
+    texnets runs are bounded by ``max_steps`` with ``max_epochs=-1``, and a noise stream has no epochs at
+    all, so Lightning's per-epoch bar reads "Epoch 0/-2", restarts at every pass over a photo folder and
+    shows "Epoch 6/3" after a resume. Lightning has no option to count in steps; this subclass changes only
+    the training bar's total, start and description (validation bars are Lightning's own)."""
+
+    def init_train_tqdm(self) -> Tqdm:
+        trainer = self.trainer
+        return Tqdm(desc="train", total=trainer.max_steps if trainer.max_steps > 0 else None,
+                    initial=trainer.global_step, position=2 * self.process_position, disable=self.is_disabled,
+                    leave=True, dynamic_ncols=True, file=sys.stdout, smoothing=0, bar_format=self.BAR_FORMAT)
+
+    def on_train_epoch_start(self, trainer: pl.Trainer, *_) -> None:
+        pass  # one bar for the whole run, not one per epoch
+
+    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
+        bar = self.train_progress_bar
+        if self._should_update(trainer.global_step, bar.total) or trainer.global_step == trainer.max_steps:
+            bar.n = trainer.global_step
+            bar.set_postfix(self.get_metrics(trainer, pl_module))  # refreshes the bar
+
+    def on_train_epoch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        if not self.train_progress_bar.disable:
+            self.train_progress_bar.set_postfix(self.get_metrics(trainer, pl_module))
+
+
+class CompactModelSummary(ModelSummary):
+    """Lightning's model summary without the FLOPs column when nothing was counted.
+
+    Lightning counts FLOPs only through a module's ``example_input_array``. A texnets task has no single
+    example input (noise pyramids, photo batches, slices), so the column and its "Total FLOPs: 0" line
+    would say nothing, and Lightning has no option to leave them out."""
+
+    @staticmethod
+    def summarize(summary_data, total_parameters, trainable_parameters, model_size, total_training_modes,
+                  total_flops, **summarize_kwargs) -> None:
+        if not total_flops:
+            summary_data = [column for column in summary_data if column[0] != "FLOPs"]
+        table = _format_summary_table(total_parameters, trainable_parameters, model_size, total_training_modes,
+                                      total_flops, *summary_data)
+        if not total_flops:
+            table = table.rsplit("\n", 1)[0]  # the "Total Flops" line is always last
+        print(table, file=sys.stderr)
 
 
 class RunReport(pl.Callback):
@@ -101,4 +150,4 @@ class RunReport(pl.Callback):
             save_json({**self.extra, **self.summary(trainer)}, self.path)
 
 
-__all__ = ["RunReport"]
+__all__ = ["CompactModelSummary", "FinalStepCheckpoint", "RunReport", "StepProgressBar"]

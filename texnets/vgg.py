@@ -229,6 +229,7 @@ class VGGEncoder(nn.Module):
             else:
                 pool = nn.MaxPool2d if pooling == "max" else nn.AvgPool2d
                 self.body[name] = pool(kernel_size=2, stride=2)
+        self.train(False)  # frozen from the start, so a model summary lists the encoder in eval mode
 
     def _fold_preprocessing(self, weight: torch.Tensor, bias: torch.Tensor):
         """Fold the weights' input convention into conv1_1, leaving one mean subtraction.
