@@ -42,7 +42,9 @@ here needs it, so ``import texnets`` never does.
 """
 from __future__ import annotations
 
+import contextlib
 import inspect
+import logging
 import re
 import time
 import warnings
@@ -312,6 +314,43 @@ def looks_like_hub_id(model: str) -> bool:
     return bool(HUB_ID.fullmatch(model))
 
 
+def _in_hub_cache(model: str) -> bool:
+    """Whether a hub id's pipeline index is already in the local Hugging Face cache (no network)."""
+    try:
+        from huggingface_hub import try_to_load_from_cache
+    except ImportError:
+        return False
+    return isinstance(try_to_load_from_cache(model, "model_index.json"), str)
+
+
+@contextlib.contextmanager
+def _quiet_hub_logs(diffusers):
+    """diffusers and huggingface_hub log "Couldn't connect to the Hub" and "Will try to load from local
+    cache" on every offline load; the one error line (or the loaded model) says what matters."""
+    previous = diffusers.utils.logging.get_verbosity()
+    hub_logger = logging.getLogger("huggingface_hub")
+    hub_level = hub_logger.level
+    diffusers.utils.logging.set_verbosity_error()
+    hub_logger.setLevel(logging.ERROR)
+    try:
+        yield
+    finally:
+        diffusers.utils.logging.set_verbosity(previous)
+        hub_logger.setLevel(hub_level)
+
+
+def _first_sentence(exc: BaseException, limit: int = 160) -> str:
+    """An exception's first sentence, cut at a word and with no bracket left open, for a one-line error."""
+    text = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+    text = text.split(". ")[0].rstrip(".")
+    if len(text) > limit:
+        text = text[:limit].rsplit(" ", 1)[0] + " ..."
+    for opening, closing in ("()", "[]", "{}"):
+        if text.count(opening) > text.count(closing):
+            text = text[:text.rindex(opening)].rstrip() or text
+    return f"{type(exc).__name__}: {text}"
+
+
 def dtype_keyword(diffusers) -> str:
     """from_pretrained's precision keyword: ``dtype`` in the tested 0.42, ``torch_dtype`` (now deprecated) before.
 
@@ -341,18 +380,21 @@ def load_pipeline(model: str, device: torch.device | str = "cpu", dtype: torch.d
     if local.is_file():
         raise TexnetsError(f"expected a diffusers pipeline folder (with model_index.json) or a hub id, got a file: "
                            f"{model}")
+    cached = local.exists() or _in_hub_cache(model)
     try:
-        pipe = diffusers.DiffusionPipeline.from_pretrained(source, **{dtype_keyword(diffusers): dtype})
+        with _quiet_hub_logs(diffusers):
+            pipe = diffusers.DiffusionPipeline.from_pretrained(source, **{dtype_keyword(diffusers): dtype})
     except ImportError as exc:  # e.g. Stable Diffusion without transformers
         raise TexnetsError(f"cannot load {model}: {str(exc).strip().splitlines()[0]}; {INSTALL_HINT}") from None
     except Exception as exc:
         # diffusers and huggingface_hub raise OSError, ValueError, HTTP, connection and safetensors errors
         # for a missing, gated, partial or corrupt model: all of them are about the input, not a bug here.
-        reason = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
-        reason = reason if len(reason) <= 160 else reason[:160].rsplit(" ", 1)[0] + " ..."
-        where = ("is the folder a diffusers pipeline (model_index.json)?" if local.exists() else
-                 f"offline? download it first (hf download {model}) or pass a local pipeline folder")
-        raise TexnetsError(f"cannot load the diffusion model {model} ({type(exc).__name__}: {reason}); {where}") from None
+        if not cached:
+            raise TexnetsError(f"cannot load the diffusion model {model}: it is not in the Hugging Face cache and "
+                               f"downloading it failed ({type(exc).__name__}); offline, download it elsewhere first "
+                               f"(hf download {model}) or pass a local pipeline folder") from None
+        raise TexnetsError(f"cannot load the diffusion model {model}: {_first_sentence(exc)}; is the folder a complete "
+                           f"diffusers pipeline (model_index.json and its components)?") from None
     check_supported(pipe, model)
     # DDIM: the guidance needs ᾱ_t, and η = 0 makes runs reproducible (see the module docstring).
     pipe.scheduler = diffusers.DDIMScheduler.from_config(pipe.scheduler.config)
