@@ -14,11 +14,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from PIL import Image, ImageOps
+from PIL import Image, ImageDraw, ImageOps
 
 from texnets.errors import TexnetsError
 from texnets.images import (cache_dir, fetch_url, labelled_grid, list_images, load_image, read_image, resize,
-                            save_image, save_json)
+                            save_image, save_json, wrap_caption)
 
 H, W = 20, 30
 
@@ -455,8 +455,8 @@ def test_list_images(tmp_path, rgb):
 
 def test_labelled_grid():
     first, second = torch.rand(1, 3, 20, 30), torch.rand(3, 10, 10)
-    grid = labelled_grid([first, second], ["relu1_1", "pool4"])
-    # Cells share the tallest height (20) plus a 14 px caption strip; make_grid pads by 2.
+    grid = labelled_grid([first, second], ["r1", "p4"])
+    # Cells share the tallest height (20) plus a 14 px caption strip (one line); make_grid pads by 2.
     assert grid.shape == (3, 2 + 34 + 2, 2 + 30 + 2 + 30 + 2)
     assert grid.dtype == torch.float32 and 0 <= grid.min() and grid.max() <= 1
     caption = grid[:, 2 + 20:2 + 34, 2:2 + 30]
@@ -465,6 +465,22 @@ def test_labelled_grid():
     assert column.shape == (3, 2 + 2 * (34 + 2), 2 + 30 + 2)
     with pytest.raises(ValueError):
         labelled_grid([first], ["a", "b"])
+
+
+def test_long_captions_wrap_instead_of_being_cut_off():
+    """Study grids label 64 px cells with layer lists: every character must stay readable."""
+    labels = ["gram relu1_1", "meanvar relu1_1,relu2_1,relu3_1,relu4_1", "sw relu1_1,pool1,pool2"]
+    measure = ImageDraw.Draw(Image.new("RGB", (1, 1)))
+    for label in labels:
+        lines = wrap_caption(label, lambda text: measure.textlength(text) <= 60)
+        assert "".join(lines).replace(" ", "") == label.replace(" ", "")  # nothing dropped
+        assert all(measure.textlength(line) <= 60 for line in lines)
+    assert wrap_caption("meanvar relu1_1,relu2_1", lambda text: len(text) <= 10) == ["meanvar", "relu1_1,", "relu2_1"]
+    assert wrap_caption("abcdefghijkl", lambda text: len(text) <= 5) == ["abcde", "fghij", "kl"]
+    one_line = labelled_grid([torch.rand(3, 64, 64)] * 2, ["gram", "sw"])
+    wrapped = labelled_grid([torch.rand(3, 64, 64)] * 3, labels)
+    assert one_line.shape[-2] == 2 + 64 + 14 + 2
+    assert wrapped.shape[-2] == 2 + 64 + 2 + 12 * 5 + 2  # the longest label needs five lines at 64 px
 
 
 def test_saved_files_get_the_usual_permissions_not_mkstemps_0600(tmp_path):

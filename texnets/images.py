@@ -10,10 +10,12 @@ import contextlib
 import hashlib
 import json
 import os
+import re
 import tempfile
 import urllib.request
 import warnings
 import zlib
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -243,12 +245,38 @@ def save_json(data: dict, path: str | os.PathLike) -> Path:
     return path
 
 
+CAPTION_LINE_HEIGHT = 12  # Pillow's default font (10 px) with 2 px between lines
+
+
+def wrap_caption(label: str, fits: Callable[[str], bool]) -> list[str]:
+    """Break a caption into lines that each ``fits``, after spaces, commas, ``+`` or ``/`` where it can
+    (layer lists such as ``gram relu1_1,relu2_1`` have no spaces), inside a word only when the word alone
+    is too wide: every character of the label is kept."""
+    lines, line = [], ""
+    for token in re.split(r"(?<=[\s,+/])", label):
+        if fits(line + token.rstrip()):
+            line += token
+            continue
+        if line:
+            lines.append(line.rstrip())
+            line = ""
+        while not fits(token.rstrip()) and len(token) > 1:  # a single word wider than a line
+            cut = max([n for n in range(1, len(token)) if fits(token[:n])] or [1])
+            lines.append(token[:cut])
+            token = token[cut:]
+        line = token
+    if line.strip() or not lines:
+        lines.append(line.rstrip())
+    return lines
+
+
 def labelled_grid(images: list[torch.Tensor], labels: list[str], columns: int | None = None,
                   cell: int | None = None) -> torch.Tensor:
     """Tile images (each (1, 3, H, W) or (3, H, W)) into one (3, H', W') image with a caption each.
 
     Images are resized to a common cell height first; captions are drawn by Pillow in a strip under
-    each cell (torchvision draws text only inside boxes).
+    each cell (torchvision draws text only inside boxes), wrapped onto as many lines as the longest
+    needs, so a caption is never cut off however narrow the cell.
     """
     if len(images) != len(labels):
         raise ValueError("one label per image")
@@ -256,11 +284,13 @@ def labelled_grid(images: list[torch.Tensor], labels: list[str], columns: int | 
     cell = cell or max(t.shape[-2] for t in tiles)
     tiles = [resize(t.detach().float().cpu(), [cell, round(t.shape[-1] * cell / t.shape[-2])]) for t in tiles]
     width = max(t.shape[-1] for t in tiles)
-    strip = 14
+    measure = ImageDraw.Draw(Image.new("RGB", (1, 1)))
+    captions = [wrap_caption(label, lambda text: measure.textlength(text) <= width - 4) for label in labels]
+    strip = 2 + CAPTION_LINE_HEIGHT * max(len(lines) for lines in captions)
     captioned = []
-    for tile, label in zip(tiles, labels):
+    for tile, lines in zip(tiles, captions):
         canvas = Image.new("RGB", (width, cell + strip), "white")
         canvas.paste(Image.fromarray(to_uint8(tile).permute(1, 2, 0).numpy()), (0, 0))
-        ImageDraw.Draw(canvas).text((2, cell + 1), label[: max(1, width // 6)], fill="black")
+        ImageDraw.Draw(canvas).text((2, cell + 1), "\n".join(lines), fill="black", spacing=2)
         captioned.append(torch.from_numpy(np.asarray(canvas).copy()).permute(2, 0, 1).float() / 255)
     return make_grid(captioned, nrow=columns or len(captioned), padding=2, pad_value=1.0)
