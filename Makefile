@@ -1,13 +1,13 @@
 # Two commands set up everything on a fresh machine:
 #   make demo   builds .venv (if needed), trains the quickstart texture network on a built-in image
 #               and samples a 512x512 texture from it (outputs/quickstart.png)
-#   make test   builds .venv (if needed) and runs the test suite
+#   make test   builds .venv (if needed) and runs the test suite (make test-all: with the slow README tests)
 PYTHON ?= python3
 VENV   ?= .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: venv demo demo-optimize test bench clean
+.PHONY: venv demo demo-optimize test test-all bench clean
 
 venv: $(STAMP)
 
@@ -35,7 +35,14 @@ demo: $(STAMP)
 demo-optimize: $(STAMP)
 	$(PY) optimize.py texture --style builtin:brick --size 128 --steps 150 --output outputs/demo_texture.png
 
+# The tests marked slow (every README command end to end, tests/test_readme.py) keep `make test` under 10
+# minutes by staying out of it; CI sets CI=true and runs them too, as `make test-all` does.
+PYTEST_SELECT := $(if $(filter true,$(CI)),,-m "not slow")
+
 test: $(STAMP)
+	$(PY) -m pytest -q $(PYTEST_SELECT)
+
+test-all: $(STAMP)
 	$(PY) -m pytest -q
 
 bench: $(STAMP)

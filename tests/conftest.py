@@ -123,3 +123,43 @@ def small_style(shared_data, tmp_path_factory) -> Path:
         image.thumbnail((96, 96))
         image.save(target)
     return target
+
+
+# --------------------------------------------------------------------------------------------------
+# Run folders as train.py writes them (checkpoints, TensorBoard events, config, report), trained once per
+# session at a tiny size, for tests that need a real checkpoint of each model type.
+
+TINY_TRANSFER_ARGS = (  # configs/starry.yaml at a size a test can afford: 32 px crops, a quarter-width net
+    "--config", "configs/starry.yaml", "--data.size", "32", "--model.style_size", "64", "--data.num_workers", "0",
+    "--data.val_images", "2", "--trainer.accelerator", "cpu", "--trainer.precision", "32-true",
+    "--model.channels_last", "false", "--model.generator.width", "0.25")
+
+
+@pytest.fixture(scope="session")
+def trained_runs(tmp_path_factory) -> dict:
+    """``{"texture": run_dir, "solid": run_dir, "transfer": run_dir or None}``: two steps of training each,
+    in-process through train.py; the transfer run needs ../shared/data and is None without it."""
+    import os
+
+    import train
+
+    repo = Path(__file__).resolve().parents[1]
+    root = tmp_path_factory.mktemp("runs")
+    quiet = ["--trainer.max_steps", "2", "--trainer.enable_progress_bar", "false",
+             "--trainer.enable_model_summary", "false", "--output_dir", str(root)]
+    (root / "tiny.yaml").write_text(TINY_TEXTURE_CONFIG)
+    (root / "tiny_solid.yaml").write_text(TINY_SOLID_CONFIG)
+    jobs = {"texture": ["--config", str(root / "tiny.yaml")], "solid": ["--config", str(root / "tiny_solid.yaml")]}
+    if (SHARED_DATA / "styles" / "starry_night.jpg").is_file():
+        jobs["transfer"] = [*TINY_TRANSFER_ARGS, "--model.style", str(SHARED_DATA / "styles" / "starry_night.jpg"),
+                            "--data.folder", str(SHARED_DATA / "content")]
+    runs = {"transfer": None}
+    cwd = os.getcwd()
+    os.chdir(repo)  # the config paths above are the repository's
+    try:
+        for name, args in jobs.items():
+            assert train.main([*args, *quiet, "--run_name", name]) == 0, name
+            runs[name] = root / name
+    finally:
+        os.chdir(cwd)
+    return runs
