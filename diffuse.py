@@ -29,11 +29,11 @@ from pathlib import Path
 import torch
 
 from texnets import diffusion, optim
-from texnets.cli import environment, main_guard, pick_device, report_path
+from texnets.cli import environment, main_guard, parse_size, pick_device, report_path
 from texnets.errors import TexnetsError
 from texnets.images import atomic_path, labelled_grid, load_image, save_image, save_json
 from texnets.losses import STYLE_LOSSES, PerceptualCriterion
-from texnets.vgg import VGGEncoder, check_layers
+from texnets.vgg import GATYS_CONTENT_LAYERS, GATYS_STYLE_LAYERS, VGGEncoder, check_layers
 
 DTYPES = {"fp32": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16}
 OUTPUT_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp")
@@ -55,7 +55,7 @@ def build_parser() -> argparse.ArgumentParser:
     common.add_argument("--steps", type=int, default=50, help="DDIM denoising steps")
     common.add_argument("--seed", type=int, default=0, help="noise seed; the same seed gives the same start on any device")
     common.add_argument("--loss", default="gram", choices=list(STYLE_LOSSES), help="style statistic")
-    common.add_argument("--layers", default=",".join(optim.STYLE_LAYERS), metavar="L[,L...]",
+    common.add_argument("--layers", default=",".join(GATYS_STYLE_LAYERS), metavar="L[,L...]",
                         help="VGG layers of the style loss (default: Gatys et al. 2016's relu1_1..relu5_1)")
     common.add_argument("--layer-weights", choices=["uniform", "inverse_channels"], default="inverse_channels",
                         help="per-layer weights (default 1/C_l, Gatys et al. 2016, as optimize.py style)")
@@ -89,19 +89,11 @@ def build_parser() -> argparse.ArgumentParser:
                          help='text description of the style, appended to the prompt (e.g. "in the style of ..."); '
                               "required for text-conditioned models")
     compare.add_argument("--gatys-steps", type=int, default=300, help="L-BFGS steps of the Gatys transfer")
-    compare.add_argument("--content-layers", default=",".join(optim.CONTENT_LAYERS),
+    compare.add_argument("--content-layers", default=",".join(GATYS_CONTENT_LAYERS),
                          help="content layers of the Gatys transfer (Gatys et al. 2016: relu4_2)")
     compare.add_argument("--content-weight", type=float, default=1.0)
     compare.add_argument("--style-weight", type=float, default=1e4, help="Gatys transfer's style weight (optimize.py's)")
     return parser
-
-
-def parse_size(values: list[int] | None) -> tuple[int, int] | None:
-    if values is None:
-        return None
-    if len(values) > 2 or any(v < 8 for v in values):
-        raise TexnetsError("--size takes one value (a square) or two (H W), each at least 8")
-    return (values[0], values[0]) if len(values) == 1 else (values[0], values[1])
 
 
 def check_output(path: str, what: str = "--output") -> Path:
@@ -164,7 +156,7 @@ class Session:
 def setup(args: argparse.Namespace) -> Session:
     """Device, pipeline, output size, encoder, style image and its criterion; the style image is read first."""
     device = pick_device(args.device)
-    size = parse_size(args.size)
+    size = parse_size(args.size, minimum=8, square=True)  # a diffusion model's sample: square by default
     if args.steps < 1:
         raise TexnetsError("--steps must be at least 1")
     if args.guidance_scale < 0:

@@ -34,13 +34,13 @@ import torch
 import yaml
 
 from texnets import optim
-from texnets.cli import environment, main_guard, pick_device, report_path
+from texnets.cli import environment, main_guard, parse_size, pick_device, report_path, synchronize
 from texnets.errors import TexnetsError
 from texnets.images import atomic_path, labelled_grid, load_image, resize, save_image, save_json
 from texnets.metrics import (DIVERSITY_EXTRACTORS, FID_EXTRACTORS, INCEPTION_SIFID, LPIPS_NETS, METRICS,
                              STYLE_STATISTICS, Evaluation, Evaluator, MetricOptions, MetricResult, Reference,
                              RunningStat, find_images, format_value, is_image_set, markdown_table, pair_images)
-from texnets.vgg import check_layers
+from texnets.vgg import GATYS_CONTENT_LAYERS, GATYS_STYLE_LAYERS, GATYS_TEXTURE_LAYERS, check_layers
 
 # The optimisation baselines compare can run: key -> (style loss, label, source).
 OPTIMISATION_METHODS = {
@@ -66,15 +66,6 @@ PHOTO_METHOD = "photo"
 # --------------------------------------------------------------------------------------------------
 # Arguments
 
-def parse_size(values) -> tuple[int, int] | int | None:
-    if values is None:
-        return None
-    values = [values] if isinstance(values, int) else list(values)
-    if not 1 <= len(values) <= 2 or any(int(v) < 16 for v in values):
-        raise TexnetsError("--size takes one value (shorter side) or two (H W), each at least 16")
-    return int(values[0]) if len(values) == 1 else (int(values[0]), int(values[1]))
-
-
 def metric_flags() -> argparse.ArgumentParser:
     """The metric options shared by plain evaluation and compare."""
     p = argparse.ArgumentParser(add_help=False)
@@ -94,7 +85,7 @@ def metric_flags() -> argparse.ArgumentParser:
     p.add_argument("--sifid-layer", default="auto",
                    help=f"auto, {', '.join(INCEPTION_SIFID)} (SinGAN used 64), or a VGG19 layer"
                         f" (auto offline: pool1, 64-d)")
-    p.add_argument("--style-layers", nargs="+", default=list(optim.STYLE_LAYERS), metavar="LAYER",
+    p.add_argument("--style-layers", nargs="+", default=list(GATYS_STYLE_LAYERS), metavar="LAYER",
                    help="VGG19 layers of the style distances (default relu1_1 ... relu5_1)")
     p.add_argument("--lpips-net", choices=LPIPS_NETS, default="alex")
     p.add_argument("--diversity-extractor", choices=DIVERSITY_EXTRACTORS, default="auto",
@@ -147,7 +138,7 @@ def compare_parser() -> argparse.ArgumentParser:
     parser.add_argument("--content", nargs="+", metavar="PHOTO",
                         help="style transfer: content photos (paths, folders, globs, builtin:<name>, URLs); the first"
                              " --samples are stylised by each method, centre-cropped to --size")
-    parser.add_argument("--content-layers", default=",".join(optim.CONTENT_LAYERS),
+    parser.add_argument("--content-layers", default=",".join(GATYS_CONTENT_LAYERS),
                         help="transfer: content layers of the optimisation and the content distance"
                              " (Gatys et al. 2016: relu4_2)")
     parser.add_argument("--content-weight", type=float, default=1.0,
@@ -270,11 +261,6 @@ def sample_texture_net(generator: torch.nn.Module, count: int, size: tuple[int, 
         yield generate(generator, size, seed=seed, samples=[index], device=device).clamp(0, 1)
 
 
-def _synchronize(device: torch.device) -> None:
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
-
-
 def load_network(checkpoint: str, task: str, device: torch.device):
     """The checkpoint's generator, checked to suit ``task`` (texture or transfer), on ``device``."""
     from texnets.checkpoints import load_generator  # only compare needs it
@@ -296,7 +282,7 @@ def run_texture_net(loaded, load_seconds: float, count: int, size, seed: int, de
     for _ in range(count):
         start = time.perf_counter()
         image = next(samples)
-        _synchronize(device)
+        synchronize(device)
         seconds.append(time.perf_counter() - start)
         images.append(image.cpu())
     details = {"load_seconds": round(load_seconds, 4), "global_step": loaded.global_step,
@@ -315,7 +301,7 @@ def run_optimisation(loss: str, exemplar: torch.Tensor, args, encoder, size, dev
             exemplar, size, args.layers, loss, steps=args.steps, optimizer=args.optimizer, lr=args.lr,
             seed=args.seed + i, encoder=encoder, device=device,
             progress=False if args.quiet else f"{loss} sample {i + 1}/{args.samples}")
-        _synchronize(device)
+        synchronize(device)
         seconds.append(time.perf_counter() - start)
         images.append(result.image)
         finals.append(result.losses["total"])
@@ -367,7 +353,7 @@ def run_transfer_optimisation(loss: str, style: torch.Tensor, photos: list[torch
             photo, style, args.content_layers, args.layers, loss, args.content_weight, args.style_weight,
             steps=args.steps, optimizer=args.optimizer, lr=args.lr, seed=args.seed + i, encoder=encoder,
             device=device, progress=False if args.quiet else f"{loss} photo {i + 1}/{len(photos)}")
-        _synchronize(device)
+        synchronize(device)
         seconds.append(time.perf_counter() - start)
         images.append(result.image)
         finals.append(result.losses["total"])
@@ -481,7 +467,7 @@ def resolve_compare(args: argparse.Namespace) -> tuple[str, list[str]]:
         raise TexnetsError(f"the net method needs --checkpoint (a {network} written by train.py)")
     if args.checkpoint and NET_METHOD not in methods:
         methods.append(NET_METHOD)
-    default_layers = optim.STYLE_LAYERS if task == "transfer" else optim.TEXTURE_LAYERS
+    default_layers = GATYS_STYLE_LAYERS if task == "transfer" else GATYS_TEXTURE_LAYERS
     args.layers = check_layers(split_layers(args.layers) if args.layers else default_layers)
     args.content_layers = check_layers(split_layers(args.content_layers))
     return task, methods

@@ -19,19 +19,11 @@ from pathlib import Path
 import torch
 
 from texnets import optim
-from texnets.cli import environment, main_guard, pick_device, report_path
+from texnets.cli import environment, main_guard, parse_size, pick_device, report_path
 from texnets.errors import TexnetsError
 from texnets.images import labelled_grid, load_image, save_image, save_json
 from texnets.losses import STYLE_LOSSES
-from texnets.vgg import check_layers
-
-
-def parse_size(values: list[int] | None) -> tuple[int, int] | int | None:
-    if values is None:
-        return None
-    if len(values) > 2 or any(v < 16 for v in values):
-        raise TexnetsError("--size takes one value (shorter side) or two (H W), each at least 16")
-    return values[0] if len(values) == 1 else (values[0], values[1])
+from texnets.vgg import GATYS_CONTENT_LAYERS, GATYS_STYLE_LAYERS, GATYS_TEXTURE_LAYERS, check_layers
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -72,7 +64,7 @@ def build_parser() -> argparse.ArgumentParser:
     style.add_argument("--content", required=True, help="content image: path, builtin:<name> or URL")
     style.add_argument("--style", required=True, help="style image: path, builtin:<name> or URL")
     style.add_argument("--style-size", type=int, nargs="+", metavar="N", help="resize the style image (default: as --size)")
-    style.add_argument("--content-layers", default=",".join(optim.CONTENT_LAYERS))
+    style.add_argument("--content-layers", default=",".join(GATYS_CONTENT_LAYERS))
     style.add_argument("--content-weight", type=float, default=1.0, help="λ: weight of the content loss")
     style.add_argument("--style-weight", type=float, default=1e4)
     style.add_argument("--tv-weight", type=float, default=0.0)
@@ -107,7 +99,7 @@ def main(argv: list[str] | None = None) -> int:
     torch.manual_seed(args.seed)
     size = parse_size(args.size)
     steps = args.steps if args.steps is not None else 300
-    layer_default = {"texture": optim.TEXTURE_LAYERS, "style": optim.STYLE_LAYERS, "invert": ("relu3_1",)}
+    layer_default = {"texture": GATYS_TEXTURE_LAYERS, "style": GATYS_STYLE_LAYERS, "invert": ("relu3_1",)}
     layer_sets = [check_layers(entry.split(","), args.arch) for entry in (args.layers or [",".join(layer_default[
         args.command])])]
     losses = args.loss if args.command != "invert" else [None]

@@ -28,6 +28,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from bench._report import machine, peak_rss_mb, today, update_section  # noqa: E402
 from texnets import optim  # noqa: E402
 from texnets.images import load_image  # noqa: E402
+from texnets.vgg import GATYS_TEXTURE_LAYERS  # noqa: E402
 
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
 
@@ -65,7 +66,7 @@ def bare_vgg19(deepest_index: int, pooling: str) -> torch.nn.Module:
 
 def overhead_ratio(size: int = 256, repeats: int = 15) -> dict:
     exemplar = image("textures/pebbles.jpg", "builtin:gravel", size)
-    criterion = optim.texture_criterion(exemplar, optim.TEXTURE_LAYERS, encoder={"pooling": "avg"})
+    criterion = optim.texture_criterion(exemplar, GATYS_TEXTURE_LAYERS, encoder={"pooling": "avg"})
     bare = bare_vgg19(27, "avg")  # index 27 of torchvision's vgg19.features is pool4, our deepest texture layer
     x = torch.rand(1, 3, size, size)
 

@@ -38,9 +38,9 @@ sys.path.insert(0, str(REPO))
 from bench._report import machine, peak_rss_mb, run_front_door as run, today, update_section  # noqa: E402
 from texnets.checkpoints import load_generator  # noqa: E402
 from texnets.generators.solid_net import AXES, SolidTextureNet  # noqa: E402
+from texnets.vgg import ULYANOV_STYLE_LAYERS  # noqa: E402  (configs/solid_cpu.yaml's layers)
 from texnets.volumes import generate_block, generate_volume  # noqa: E402
 
-STYLE_LAYERS = ("relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1")   # configs/solid_cpu.yaml
 EXEMPLAR = REPO.parent / "shared" / "data" / "solid" / "brown016.png"
 OUT = REPO / "bench" / "out"
 RUN_NAME = "bench_solid_cpu"
@@ -67,7 +67,7 @@ def criterion(edge: int):
     from texnets import optim
     from texnets.images import load_image
     exemplar = load_image(exemplar_spec(), edge)
-    return optim.texture_criterion(exemplar, STYLE_LAYERS, "gram", encoder={"pooling": "avg"},
+    return optim.texture_criterion(exemplar, ULYANOV_STYLE_LAYERS, "gram", encoder={"pooling": "avg"},
                                    loss_options={"normalize": "chw"})
 
 
@@ -97,7 +97,7 @@ def fresh_slice_losses(generator: SolidTextureNet, edge: int, per_axis: int, los
 def baseline(edge: int, steps: int, loss_fn) -> dict:
     output = OUT / f"solid_baseline_{edge}.png"
     wall = run(["optimize.py", "texture", "--style", exemplar_spec(), "--size", str(edge),
-                "--layers", ",".join(STYLE_LAYERS), "--pooling", "avg", "--gram-normalize", "chw",
+                "--layers", ",".join(ULYANOV_STYLE_LAYERS), "--pooling", "avg", "--gram-normalize", "chw",
                 "--steps", str(steps), "--device", "cpu", "--quiet", "--output", str(output)])
     from texnets.images import load_image
     return {"wall_seconds": wall, "loss": gram_loss(loss_fn, load_image(output)[0]), "steps": steps}

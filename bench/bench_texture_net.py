@@ -48,10 +48,9 @@ from bench._report import machine, peak_rss_mb, run_front_door as run, today, up
 from texnets.checkpoints import load_generator  # noqa: E402
 from texnets.images import labelled_grid, load_image, save_image, save_json  # noqa: E402
 from texnets.tiling import generate  # noqa: E402
-
-# The training criterion's layers (configs/texture_cpu.yaml). texnets.optim is imported where it is
-# used, so the sampling child processes load only torch and the generator.
-STYLE_LAYERS = ("relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1")
+# The training criterion's layers (configs/texture_cpu.yaml). texnets.optim is imported where it is used, so
+# the sampling child processes load only torch and the generator (texnets.vgg imports no more than that).
+from texnets.vgg import ULYANOV_STYLE_LAYERS  # noqa: E402
 
 SHARED = REPO.parent / "shared" / "data"
 EXEMPLAR = SHARED / "textures" / "pebbles.jpg"
@@ -116,7 +115,7 @@ def baseline(size: int, layers: str, steps: int) -> dict:
 def baseline_image(size: int, steps: int, reuse: bool) -> Path:
     """The optimize.py baseline's image at this size: the saved one with ``reuse``, else a fresh run."""
     saved = OUT / f"baseline_{size}_exemplar{EXEMPLAR_SIZE}.png"
-    return saved if reuse and saved.exists() else baseline(size, ",".join(STYLE_LAYERS), steps)["image"]
+    return saved if reuse and saved.exists() else baseline(size, ",".join(ULYANOV_STYLE_LAYERS), steps)["image"]
 
 
 def fresh_samples(generator, size: int, count: int = 16) -> torch.Tensor:
@@ -125,7 +124,7 @@ def fresh_samples(generator, size: int, count: int = 16) -> torch.Tensor:
 
 
 class GramScore:
-    """The training criterion (texnets.losses' Gram loss, / CHW, on STYLE_LAYERS with max pooling and
+    """The training criterion (texnets.losses' Gram loss, / CHW, on ULYANOV_STYLE_LAYERS with max pooling and
     layer weights 1) on 8-bit images (what a PNG holds), per image and for the mean Gram matrices of a set.
 
     The mean Gram matrices' loss is the systematic part of a set's loss: whether the generator's samples
@@ -135,12 +134,12 @@ class GramScore:
     def __init__(self, exemplar: torch.Tensor):
         from texnets.losses import make_style_loss
         from texnets.vgg import VGGEncoder
-        self.encoder = VGGEncoder(STYLE_LAYERS, pooling="max")
-        self.loss = make_style_loss("gram", STYLE_LAYERS, None, self.features(exemplar), normalize="chw")
+        self.encoder = VGGEncoder(ULYANOV_STYLE_LAYERS, pooling="max")
+        self.loss = make_style_loss("gram", ULYANOV_STYLE_LAYERS, None, self.features(exemplar), normalize="chw")
 
     def features(self, images: torch.Tensor) -> dict[str, torch.Tensor]:
         with torch.no_grad():
-            return self.encoder((images.clamp(0, 1) * 255).round() / 255, STYLE_LAYERS)
+            return self.encoder((images.clamp(0, 1) * 255).round() / 255, ULYANOV_STYLE_LAYERS)
 
     def score(self, images: torch.Tensor) -> dict:
         """Mean, min and max of the per-image totals, per-layer means, and (for two or more images) the
@@ -148,16 +147,16 @@ class GramScore:
         from texnets.losses import gram_matrix
         features = [self.features(image.unsqueeze(0)) for image in images]  # one at a time: bounded memory
         with torch.no_grad():
-            per_image = [{layer: float(self.loss.layer_loss(layer, f[layer])) for layer in STYLE_LAYERS}
+            per_image = [{layer: float(self.loss.layer_loss(layer, f[layer])) for layer in ULYANOV_STYLE_LAYERS}
                          for f in features]
         totals = [sum(entry.values()) for entry in per_image]
         summary = {"mean": statistics.mean(totals), "min": min(totals), "max": max(totals), "count": len(totals),
-                   "layers": {layer: statistics.mean(entry[layer] for entry in per_image) for layer in STYLE_LAYERS}}
+                   "layers": {layer: statistics.mean(entry[layer] for entry in per_image) for layer in ULYANOV_STYLE_LAYERS}}
         if len(features) > 1:
             summary["systematic"] = sum(
                 float(((torch.cat([gram_matrix(f[layer], "chw") for f in features]).mean(0)
                         - self.loss.target(layer, "gram")) ** 2).mean())
-                for layer in STYLE_LAYERS)
+                for layer in ULYANOV_STYLE_LAYERS)
         return summary
 
 
@@ -400,7 +399,7 @@ def main() -> int:
     if (args.reuse_baselines or args.reuse_speed) and "speed" in previous:
         speed = {**previous["speed"], "reused": True}  # the pair measured together in that run, kept as it was
     else:
-        run_ = baseline(speed_size, ",".join(STYLE_LAYERS), baseline_steps)
+        run_ = baseline(speed_size, ",".join(ULYANOV_STYLE_LAYERS), baseline_steps)
         one_sample = sample_seconds(generator, speed_size, repeats=10)
         speed = {"baseline_seconds": run_["optimise_seconds"], "baseline_wall_seconds": run_["wall_seconds"],
                  "sample_seconds": one_sample, "ratio": run_["optimise_seconds"] / one_sample, "date": today()}
@@ -435,7 +434,7 @@ def markdown(r: dict, steps: int, baseline_steps: int) -> str:
             ("baseline", "optimize.py baseline")]
     best = q["samples"]
     rows = []
-    for key in ("total", *STYLE_LAYERS):
+    for key in ("total", *ULYANOV_STYLE_LAYERS):
         pick = (lambda summary: summary["mean"]) if key == "total" else (lambda summary: summary["layers"][key])
         values = [pick(q[name]) for name, _ in sets]
         rows.append(f"| {'**total** (mean per image)' if key == 'total' else key} | "
@@ -449,7 +448,7 @@ def markdown(r: dict, steps: int, baseline_steps: int) -> str:
                     f"{best['diversity'] / q['real_windows']['diversity']:.2f}× |")
     verdict = "met" if q["ratio"] <= 3 else "**not met**"
     windows = q["real_windows"]
-    spread_layer = max(STYLE_LAYERS, key=lambda layer: windows["layers"][layer])
+    spread_layer = max(ULYANOV_STYLE_LAYERS, key=lambda layer: windows["layers"][layer])
     explanation = (
         "The optimisation fits the Gram matrices of one 128² image to the exemplar's exactly, which no 128² window "
         "of the texture itself does: a window's Gram matrices vary from window to window, most at "

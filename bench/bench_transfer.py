@@ -31,6 +31,7 @@ import torch
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 from bench._report import machine, peak_rss_mb, today, update_section  # noqa: E402
+from texnets.cli import synchronize  # noqa: E402
 from texnets.generators.transformer_net import TransformerNet  # noqa: E402
 
 SHARED = REPO.parent / "shared" / "data"
@@ -43,21 +44,16 @@ def command_line() -> str:
     return " ".join([f"OMP_NUM_THREADS={threads}"] * bool(threads) + ["python bench/bench_transfer.py", *sys.argv[1:]])
 
 
-def sync(device: torch.device) -> None:
-    if device.type == "cuda":
-        torch.cuda.synchronize()
-
-
 def time_calls(fn, repeats: int, warmup: int, device: torch.device) -> float:
     """Median seconds per call of ``fn`` after ``warmup`` untimed calls."""
     for _ in range(warmup):
         fn()
-    sync(device)
+    synchronize(device)
     times = []
     for _ in range(repeats):
         start = time.perf_counter()
         fn()
-        sync(device)
+        synchronize(device)
         times.append(time.perf_counter() - start)
     return statistics.median(times)
 
@@ -129,7 +125,7 @@ def measure_inference(device: torch.device, dtype: torch.dtype, shapes, variants
 
             start = time.perf_counter()
             call()  # first call: compilation for torch.compile
-            sync(device)
+            synchronize(device)
             first = time.perf_counter() - start
             seconds = time_calls(call, repeats, warmup, device)
             rows.append({"mode": name, "batch": batch, "height": height, "width": width,

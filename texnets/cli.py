@@ -1,5 +1,6 @@
-"""What every front door (optimize.py, train.py, synthesize.py, evaluate.py) shares: one-line errors,
-warnings without source lines, device choice, and the JSON report written next to each output."""
+"""What every front door (optimize.py, train.py, synthesize.py, evaluate.py, diffuse.py) shares: one-line
+errors, warnings without source lines, device choice and synchronisation, the --size flag, and the JSON
+report written next to each output."""
 from __future__ import annotations
 
 import functools
@@ -57,6 +58,27 @@ def pick_device(name: str | None = "auto") -> torch.device:
     if device.type == "cuda" and not torch.cuda.is_available():
         raise TexnetsError(f"device {name} requested but CUDA is not available here; use --device cpu")
     return device
+
+
+def synchronize(device: torch.device) -> None:
+    """Wait for the device's queued work (CUDA runs asynchronously), so a timing around it means what it says."""
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def parse_size(values, minimum: int = 16, square: bool = False) -> int | tuple[int, int] | None:
+    """A ``--size`` flag's values: one (the shorter side; with ``square``, a square's side) or two (H W),
+    each at least ``minimum``. None stays None."""
+    if values is None:
+        return None
+    values = [values] if isinstance(values, int) else list(values)
+    if not 1 <= len(values) <= 2 or any(int(value) < minimum for value in values):
+        one = "a square" if square else "shorter side"
+        raise TexnetsError(f"--size takes one value ({one}) or two (H W), each at least {minimum}")
+    values = [int(value) for value in values]
+    if len(values) == 1:
+        return (values[0], values[0]) if square else values[0]
+    return values[0], values[1]
 
 
 def environment() -> dict:

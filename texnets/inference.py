@@ -15,6 +15,7 @@ from pathlib import Path
 import torch
 from tqdm.auto import tqdm
 
+from texnets.cli import synchronize
 from texnets.color import keep_content_colors
 from texnets.errors import TexnetsError
 from texnets.images import IMAGE_SUFFIXES, list_images, read_image, resize, save_image
@@ -23,11 +24,6 @@ from texnets.video import probe_video, read_frames, write_video
 
 SAVE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp")
 PRECISIONS = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}
-
-
-def _sync(device: torch.device) -> None:
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
 
 
 @dataclass
@@ -82,7 +78,7 @@ class Stylizer:
         postprocess = keep_content_colors if self.preserve_color else None
         if self.channels_last:
             images = images.contiguous(memory_format=torch.channels_last)
-        _sync(self.device)
+        synchronize(self.device)
         start = time.perf_counter()
         options = {"device": self.device, "dtype": PRECISIONS[self.precision], "postprocess": postprocess}
         if max(images.shape[-2:]) > (self.block or float("inf")):  # tiles, one image at a time
@@ -91,7 +87,7 @@ class Stylizer:
             # `is None`, not `or`: truthiness of an nn.Module calls len(), which most generators lack.
             network = self.generator if self._compiled is None else self._compiled
             outputs = [stylize(network, images, None, **options)]
-        _sync(self.device)
+        synchronize(self.device)
         self.network_seconds.append(time.perf_counter() - start)
         return torch.cat(outputs).clamp(0, 1)
 

@@ -50,8 +50,7 @@ from tqdm.auto import tqdm
 from texnets.errors import TexnetsError
 from texnets.images import IMAGE_SUFFIXES, list_images, load_image, read_image, resize
 from texnets.losses import make_style_loss
-from texnets.optim import STYLE_LAYERS
-from texnets.vgg import VGGEncoder, check_layers, layer_channels
+from texnets.vgg import GATYS_STYLE_LAYERS, VGGEncoder, check_layers, layer_channels
 
 METRICS = ("fid", "kid", "sifid", "style", "lpips", "diversity", "psnr", "ssim")
 # What each kind of reference supports, and what is computed when no --metrics are named.
@@ -594,7 +593,7 @@ class MetricOptions:
     kid_subsets: int = 100                          # torchmetrics' defaults (Bińkowski et al. 2018)
     kid_subset_size: int = 1000
     sifid_layer: str = "auto"                       # auto, inception64, inception192 or a VGG19 layer
-    style_layers: Sequence[str] = STYLE_LAYERS      # Gatys et al. 2016's style layers
+    style_layers: Sequence[str] = GATYS_STYLE_LAYERS
     lpips_net: str = "alex"                         # LPIPS' recommended "forward" metric (Zhang et al. 2018)
     lpips_random_backbone: bool = False             # tests only; labelled as such
     diversity_extractor: str = "auto"               # auto: LPIPS when its weights are available, else VGG19

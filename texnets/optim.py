@@ -28,11 +28,8 @@ from texnets.color import keep_content_colors, luminance, match_luminance
 from texnets.errors import TexnetsError
 from texnets.images import resize
 from texnets.losses import ContentLoss, PerceptualCriterion, make_style_loss
-from texnets.vgg import VGGEncoder, check_layers
+from texnets.vgg import GATYS_CONTENT_LAYERS, GATYS_STYLE_LAYERS, GATYS_TEXTURE_LAYERS, VGGEncoder, check_layers
 
-TEXTURE_LAYERS = ("relu1_1", "pool1", "pool2", "pool3", "pool4")
-STYLE_LAYERS = ("relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1")
-CONTENT_LAYERS = ("relu4_2",)
 OPTIMIZERS = ("lbfgs", "adam")
 DEFAULT_LR = {"lbfgs": 1.0, "adam": 0.02}
 
@@ -138,7 +135,7 @@ def make_encoder(layers: Sequence[str], encoder: VGGEncoder | dict | None, devic
     return VGGEncoder(layers, **(encoder or {})).to(device)
 
 
-def texture_criterion(exemplar: torch.Tensor, layers: Sequence[str] = TEXTURE_LAYERS, loss: str = "gram",
+def texture_criterion(exemplar: torch.Tensor, layers: Sequence[str] = GATYS_TEXTURE_LAYERS, loss: str = "gram",
                       encoder: VGGEncoder | dict | None = None, layer_weights=None,
                       loss_options: dict | None = None, device="cpu") -> PerceptualCriterion:
     layers = check_layers(layers, encoder_arch(encoder))
@@ -149,7 +146,7 @@ def texture_criterion(exemplar: torch.Tensor, layers: Sequence[str] = TEXTURE_LA
     return PerceptualCriterion(enc, {"style": (style, 1.0)})
 
 
-def synthesize_texture(exemplar: torch.Tensor, size: tuple[int, int], layers: Sequence[str] = TEXTURE_LAYERS,
+def synthesize_texture(exemplar: torch.Tensor, size: tuple[int, int], layers: Sequence[str] = GATYS_TEXTURE_LAYERS,
                        loss: str = "gram", steps: int = 300, optimizer: str = "lbfgs", lr: float | None = None,
                        seed: int | None = 0, encoder: VGGEncoder | dict | None = None, layer_weights=None,
                        loss_options: dict | None = None, device="cpu", progress: bool | str = True,
@@ -160,8 +157,8 @@ def synthesize_texture(exemplar: torch.Tensor, size: tuple[int, int], layers: Se
     return optimize_pixels(init, criterion, steps, optimizer, lr, progress, on_step)
 
 
-def transfer_style(content: torch.Tensor, style: torch.Tensor, content_layers: Sequence[str] = CONTENT_LAYERS,
-                   style_layers: Sequence[str] = STYLE_LAYERS, loss: str = "gram", content_weight: float = 1.0,
+def transfer_style(content: torch.Tensor, style: torch.Tensor, content_layers: Sequence[str] = GATYS_CONTENT_LAYERS,
+                   style_layers: Sequence[str] = GATYS_STYLE_LAYERS, loss: str = "gram", content_weight: float = 1.0,
                    style_weight: float = 1e4, tv_weight: float = 0.0, steps: int = 300,
                    optimizer: str = "lbfgs", lr: float | None = None, init: str = "content",
                    seed: int | None = 0, scales: int = 1, preserve_color: bool = False,

@@ -48,6 +48,17 @@ TORCHVISION_WEIGHTS = {
 }
 PREPROCESSINGS = ("caffe", "torchvision")
 
+# The papers' layer choices, each defined once here and imported wherever it is a default. VGG-16 and VGG-19
+# name their layers alike, so Johnson et al.'s VGG-16 layers are used by name on texnets' VGG-19.
+GATYS_TEXTURE_LAYERS = ("relu1_1", "pool1", "pool2", "pool3", "pool4")  # Gatys et al. 2015, section 2 (conv1_1, pool1-4)
+GATYS_STYLE_LAYERS = ("relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1")  # Gatys et al. 2016, section 3 (conv1_1-5_1)
+GATYS_CONTENT_LAYERS = ("relu4_2",)  # Gatys et al. 2016, section 3 (conv4_2)
+# Ulyanov et al. 2016 train on Gatys et al.'s style layers (texture_nets: -style_layers relu1_1,...,relu5_1), and
+# Gutierrez et al. 2020 on the same (train_slice.py: r11..r51).
+ULYANOV_STYLE_LAYERS = GATYS_STYLE_LAYERS
+JOHNSON_STYLE_LAYERS = ("relu1_2", "relu2_2", "relu3_3", "relu4_3")  # Johnson et al. 2016, section 3.1
+JOHNSON_CONTENT_LAYERS = ("relu2_2",)  # Johnson et al. 2016, section 4.1
+
 
 def layer_names(arch: str = "vgg19") -> list[str]:
     """Every selectable layer of ``arch``, in forward order."""

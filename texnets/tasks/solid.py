@@ -26,8 +26,7 @@ from texnets.losses import make_style_loss
 from texnets.noise import NoiseSpec
 from texnets.tasks.base import GeneratorTask
 from texnets.tasks.objectives import normalize_gradients
-from texnets.tasks.texture import STYLE_LAYERS
-from texnets.vgg import VGGEncoder, check_layers
+from texnets.vgg import ULYANOV_STYLE_LAYERS, VGGEncoder, check_layers
 
 SolidBatch = tuple[list[torch.Tensor], list[list[int]]]   # the generator's (noise, offsets)
 
@@ -92,7 +91,7 @@ class SolidTextureTask(GeneratorTask):
     """
 
     def __init__(self, generator: SolidTextureNetConfig | None = None, loss: str = "gram",
-                 loss_options: dict | None = None, layers: Sequence[str] = STYLE_LAYERS,
+                 loss_options: dict | None = None, layers: Sequence[str] = ULYANOV_STYLE_LAYERS,
                  layer_weights: list[float] | str | None = None, normalize_gradients: bool = False,
                  encoder: dict | None = None, lr: float = 0.1, lr_step: int = 0, lr_gamma: float = 1.0,
                  channels_last: bool = False, bn_recalibration_batches: int = 10, compile: bool = False):

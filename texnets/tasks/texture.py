@@ -22,9 +22,7 @@ from texnets.losses import make_style_loss
 from texnets.noise import NoiseSpec, check_size
 from texnets.tasks.base import GeneratorTask
 from texnets.tasks.objectives import diversity_entropy, normalize_gradients
-from texnets.vgg import VGGEncoder, check_layers
-
-STYLE_LAYERS = ("relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1")
+from texnets.vgg import ULYANOV_STYLE_LAYERS, VGGEncoder, check_layers
 
 
 class TextureTask(GeneratorTask):
@@ -53,7 +51,7 @@ class TextureTask(GeneratorTask):
     """
 
     def __init__(self, generator: TextureNetConfig | None = None, loss: str = "gram",
-                 loss_options: dict | None = None, layers: Sequence[str] = STYLE_LAYERS,
+                 loss_options: dict | None = None, layers: Sequence[str] = ULYANOV_STYLE_LAYERS,
                  layer_weights: list[float] | str | None = None, normalize_gradients: bool = True,
                  diversity_weight: float = 0.0, diversity_layer: str = "relu4_1",
                  encoder: dict | None = None, lr: float = 0.1, lr_step: int = 300, lr_gamma: float = 0.8,
@@ -256,4 +254,4 @@ class NoiseDataModule(pl.LightningDataModule):
         return DataLoader([self._val_noise] if self.val_samples else [], batch_size=None)
 
 
-__all__ = ["NoiseDataModule", "NoiseStream", "STYLE_LAYERS", "TextureTask"]
+__all__ = ["NoiseDataModule", "NoiseStream", "TextureTask"]

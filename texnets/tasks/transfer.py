@@ -34,12 +34,8 @@ from texnets.generators.transformer_net import TransformerNet, TransformerNetCon
 from texnets.images import load_image, read_image, resize
 from texnets.losses import ContentLoss, PerceptualCriterion, make_style_loss
 from texnets.tasks.base import GeneratorTask
-from texnets.vgg import VGGEncoder, check_layers
+from texnets.vgg import JOHNSON_CONTENT_LAYERS, JOHNSON_STYLE_LAYERS, VGGEncoder, check_layers
 
-# Johnson et al. 2016 (VGG-16 relu1_2, relu2_2, relu3_3, relu4_3). texnets' default encoder is VGG-19,
-# which has layers of the same names at the same depth in each block; they are used as the equivalents.
-STYLE_LAYERS = ("relu1_2", "relu2_2", "relu3_3", "relu4_3")
-CONTENT_LAYERS = ("relu2_2",)  # Johnson et al. 2016, section 4.1
 TRAIN_SUFFIXES = (".jpg", ".jpeg", ".png", ".webp")
 
 
@@ -253,8 +249,9 @@ class TransferTask(GeneratorTask):
     """
 
     def __init__(self, style: str | None = None, style_size: int = 256, generator: TransformerNetConfig | None = None,
-                 loss: str = "gram", loss_options: dict | None = None, style_layers: Sequence[str] = STYLE_LAYERS,
-                 content_layers: Sequence[str] = CONTENT_LAYERS, style_layer_weights: list[float] | str | None = None,
+                 loss: str = "gram", loss_options: dict | None = None,
+                 style_layers: Sequence[str] = JOHNSON_STYLE_LAYERS, content_layers: Sequence[str] = JOHNSON_CONTENT_LAYERS,
+                 style_layer_weights: list[float] | str | None = None,
                  style_weight: float = 5.0, content_weight: float = 1.0, tv_weight: float = 0.0,
                  encoder: dict | None = None, lr: float = 1e-3, lr_step: int = 0, lr_gamma: float = 0.5,
                  channels_last: bool = False, compile: bool = False):
@@ -341,4 +338,4 @@ class TransferTask(GeneratorTask):
                 self.log_image_grid("content", datamodule.validation_batch())
 
 
-__all__ = ["CONTENT_LAYERS", "ContentCrops", "ContentImageDataModule", "STYLE_LAYERS", "TransferTask", "walk_images"]
+__all__ = ["ContentCrops", "ContentImageDataModule", "TransferTask", "walk_images"]
