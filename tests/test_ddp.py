@@ -62,7 +62,10 @@ def test_two_cpu_processes_train_in_sync(texture_config, tmp_path):
     assert not any(name.startswith("generator.") for name in ignored)
 
     report = json.loads((tmp_path / "runs" / "tiny" / "report.json").read_text())
-    assert report["final_step"] == 4 and report["loss_last"] < report["loss_first"]
+    assert report["final_step"] == 4
+    # The better of the last two steps against the first: ~0.89x measured, 1.0 (to 1e-4) if nothing trains.
+    losses = [loss for _, loss in report["loss_history"]]
+    assert min(losses[-2:]) < 0.97 * losses[0], losses
 
 
 def test_solid_textures_train_in_sync_on_two_processes(solid_config, tmp_path):

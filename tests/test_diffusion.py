@@ -130,7 +130,9 @@ def test_latent_path_decodes_x0_and_lowers_the_style_loss(criterion):
     assert torch.equal(unguided.image, recorded.image)
     assert [step.image.shape for step in recorded.steps] == [(3, 32, 32)] * STEPS  # x̂0 decoded to pixels
     assert all(math.isfinite(step.style_loss) for step in recorded.steps)
-    assert guided.style_loss < 0.7 * unguided.style_loss
+    # Guided through the decoder, the loss ends at 0.64-0.66x the unguided one on every seed tried: 0.7 left
+    # too little room for another CPU's path; 0.8 is still well outside the seed-to-seed spread (+-6%).
+    assert guided.style_loss < 0.8 * unguided.style_loss
 
 
 @pytest.fixture(scope="module")

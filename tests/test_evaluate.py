@@ -221,14 +221,17 @@ def test_compare_times_and_scores_baselines_and_texture_net(tiny_checkpoint, tmp
     for key, method in methods.items():
         assert len(method["samples"]) == 2 and all(Path(p).is_file() for p in method["samples"])
         assert method["seconds_per_image"] > 0
-        assert method["speedup"] == pytest.approx(methods["gram"]["seconds_per_image"] / method["seconds_per_image"],
-                                                  rel=1e-3)
+        # The report rounds seconds to 5 decimals (+-5e-6 s), so two rounded figures give the unrounded speed-up
+        # only to within their relative rounding errors: a fast net's ~1 ms per image broke a flat rel=1e-3.
+        baseline, seconds = methods["gram"]["seconds_per_image"], method["seconds_per_image"]
+        assert method["speedup"] == pytest.approx(baseline / seconds, rel=1e-6 + 5e-6 / baseline + 5e-6 / seconds)
         names = set(method["evaluation"]["metrics"])
         assert {"SiFID-VGG19(pool1, 64-d)", "Gram distance relu2_1", "MeanVar distance relu1_1"} <= names
     diversity = "LPIPS-alex(RANDOM backbone: tests only, not LPIPS) diversity"
     # A network trained for 3 steps still ignores its noise; optimisation from different seeds does not.
     net_diversity = methods["net"]["evaluation"]["metrics"][diversity]["value"]
-    assert net_diversity < 0.1 * methods["gram"]["evaluation"]["metrics"][diversity]["value"]
+    # 0.071x (1 thread) and 0.076x (2 threads) measured: the 3-step net moves with the CPU's path, so a wider bound.
+    assert net_diversity < 0.25 * methods["gram"]["evaluation"]["metrics"][diversity]["value"]
     assert methods["net"]["details"]["training"]["exemplar"] == "builtin:immunohistochemistry"
     table = grid.with_suffix(".md").read_text()
     assert "speed-up vs Gram optimisation" in table and "SiFID-VGG19(pool1, 64-d) ↓ (n=2)" in table

@@ -1,6 +1,7 @@
 """Solid textures (issue 5): the unpadded 3D generator, on-demand blocks that assemble into the one-shot
 volume, training through 2D slices with train.py, synthesize.py's .npy + slice preview, and bad input."""
 import json
+import statistics
 from pathlib import Path
 
 import numpy as np
@@ -143,11 +144,15 @@ def test_streamed_npy_equals_the_in_memory_volume_and_the_preview_holds_its_cent
 
 # -- training --------------------------------------------------------------------------------------
 def test_train_py_lowers_the_slice_loss_and_synthesize_py_samples_the_checkpoint(solid_config, tmp_path, capsys):
-    code, err = run_train(["--config", solid_config, "--output_dir", tmp_path / "runs"], capsys)
+    # The task's default lr (0.1), not the tiny config's 0.05, which lowers the loss only ~3% in 8 steps.
+    code, err = run_train(["--config", solid_config, "--output_dir", tmp_path / "runs", "--model.lr", 0.1], capsys)
     assert code == 0, err
     run_dir = tmp_path / "runs" / "tiny_solid"
     report = json.loads((run_dir / "report.json").read_text())
-    assert report["final_step"] == 8 and report["loss_last"] < report["loss_first"]
+    assert report["final_step"] == 8
+    # Medians of the first and last three steps: ~0.85x measured on any seed or thread count, 1.0 untrained.
+    losses = [loss for _, loss in report["loss_history"]]
+    assert statistics.median(losses[-3:]) < 0.95 * statistics.median(losses[:3]), losses
     loaded = load_generator(run_dir / "last.ckpt")
     assert loaded.model_type == "solid_texture_net" and loaded.metadata["training"]["axes"] == ["x", "y", "z"]
     logged = {tag for tag in _tensorboard_tags(run_dir)}

@@ -5,6 +5,7 @@ folders; bad inputs stop with one line and no checkpoint; runs resume; NaN stops
 import json
 import os
 import random
+import statistics
 import subprocess
 import sys
 import types
@@ -104,7 +105,9 @@ def test_the_perceptual_loss_falls_on_a_fixed_batch(small_style, small_photos):
                         style_layers=["relu1_2", "relu2_2"], content_layers=["relu2_2"], tv_weight=1e-3)
     task.prepare_targets("fit")
     batch = fixed_batch(small_photos)
-    optimizer = torch.optim.Adam(task.generator.parameters(), lr=1e-2)
+    # Adam at 1e-2 (or 2e-3) makes the first step blow the loss up 5-200x, after which the trajectory depends on
+    # the CPU's rounding; 5e-4 falls from the first step on every seed tried.
+    optimizer = torch.optim.Adam(task.generator.parameters(), lr=5e-4)
     losses = []
     for _ in range(12):
         loss, logs = task.objective(batch, task.generator(batch))
@@ -115,7 +118,10 @@ def test_the_perceptual_loss_falls_on_a_fixed_batch(small_style, small_photos):
     assert {"content", "style", "style/relu1_2", "style/relu2_2", "content/relu2_2", "tv", "total"} <= set(logs)
     assert float(logs["total"]) == pytest.approx(
         float(logs["content"]) + 5.0 * float(logs["style"]) + 1e-3 * float(logs["tv"]), rel=1e-4)
-    assert losses[-1] < 0.5 * losses[0], losses
+    # A summary of the last steps, not one point of the trajectory: about 0.1x the first loss on any CPU
+    # or thread count measured; 1.0 if nothing trains.
+    assert max(losses) < 1.5 * losses[0], losses  # no blow-up
+    assert statistics.median(losses[-4:]) < 0.5 * losses[0], losses
     # The encoder is frozen: no gradient ever reaches it.
     assert not any(p.requires_grad for p in task.criterion.parameters())
 
@@ -128,7 +134,7 @@ def test_other_style_statistics_replace_gram(loss, small_style, small_photos):
     task.prepare_targets("fit")
     assert type(task.criterion.terms["style"]).__name__ == {"meanvar": "MeanVarLoss", "sw": "SlicedWassersteinLoss"}[loss]
     batch = fixed_batch(small_photos)
-    optimizer = torch.optim.Adam(task.generator.parameters(), lr=2e-3)
+    optimizer = torch.optim.Adam(task.generator.parameters(), lr=5e-4)  # 2e-3 doubles the loss at the first step
     styles = []
     for _ in range(12):
         loss_value, logs = task.objective(batch, task.generator(batch))
@@ -136,7 +142,9 @@ def test_other_style_statistics_replace_gram(loss, small_style, small_photos):
         optimizer.zero_grad()
         loss_value.backward()
         optimizer.step()
-    assert styles[-1] < 0.8 * styles[0], styles
+    # SW redraws its projections every call, so its values are noisy: the median of the last steps (about
+    # 0.1-0.17x the first, measured) rather than the last one.
+    assert statistics.median(styles[-4:]) < 0.5 * styles[0], styles
 
 
 def test_broken_files_are_skipped_with_a_warning(tmp_path, small_photos, small_style, shared_data, capsys):
