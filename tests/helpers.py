@@ -1,13 +1,18 @@
 """Helpers shared by the test modules (no test module imports another)."""
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
+import av
+import numpy as np
+import pytorch_lightning as pl
 import torch
+from PIL import Image
 
 from texnets.checkpoints import checkpoint_metadata
-from texnets.generators import TransformerNet
+from texnets.generators import TextureNet, TransformerNet
 
 
 def one_error_line(err: str) -> str:
@@ -18,10 +23,22 @@ def one_error_line(err: str) -> str:
     return errors[0]
 
 
-def run_main(main: Callable[[list[str]], int], argv: Sequence, capsys) -> tuple[int, str]:
+def call_main(main: Callable[[list[str]], int], argv: Sequence, capsys) -> tuple[int, str]:
     """Call a front door's ``main`` in-process with ``argv`` (anything str() takes); (exit code, stderr)."""
     code = main([str(arg) for arg in argv])
     return code, capsys.readouterr().err
+
+
+def call_main_out(main: Callable[[list[str]], int], argv: Sequence, capsys) -> tuple[int, str, str]:
+    """As ``call_main``, for front doors whose stdout matters too: (exit code, stdout, stderr)."""
+    code = main([str(arg) for arg in argv])
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err
+
+
+def pixels(path: Path) -> np.ndarray:
+    """An image file's RGB pixels as int16 (so differences do not wrap around)."""
+    return np.asarray(Image.open(path).convert("RGB")).astype(np.int16)
 
 
 def make_transfer_checkpoint(path: Path, **config) -> Path:
@@ -41,3 +58,104 @@ def make_transfer_checkpoint(path: Path, **config) -> Path:
                 "texnets": checkpoint_metadata("transformer_net", net.config_dict(),
                                                training={"style": "starry_night.jpg", "size": 32})}, path)
     return path
+
+
+def make_texture_checkpoint(path: Path, **config) -> Path:
+    """A checkpoint as a TextureTask writes it, around a random generator with non-trivial BatchNorm
+    statistics and output_scale 1 (so samples are not a flat grey)."""
+    torch.manual_seed(0)
+    net = TextureNet(**{"scales": 3, "output_scale": 1.0, **config}).train()
+    for module in net.modules():
+        if isinstance(module, torch.nn.BatchNorm2d):
+            module.momentum = None  # running statistics = the exact average: well-normalised, textured output
+    with torch.no_grad():
+        for _ in range(3):
+            net(net.noise_spec.sample(2, (32, 32)))
+    state = {f"generator.{key}": value for key, value in net.state_dict().items()}
+    torch.save({"state_dict": state, "global_step": 7,
+                "texnets": checkpoint_metadata("texture_net", net.config_dict(), training={"size": [32, 32]})}, path)
+    return path
+
+
+# Clips made with PyAV: 10 frames of a moving gradient, 64x48 at 12 fps, with a 16 kHz sine as AAC.
+CLIP_WIDTH, CLIP_HEIGHT, CLIP_FRAMES, CLIP_FPS = 64, 48, 10, 12
+
+
+def gradient_frames(n=CLIP_FRAMES, width=CLIP_WIDTH, height=CLIP_HEIGHT) -> list[np.ndarray]:
+    """Smooth frames (H.264 keeps them well) that differ from one another: a gradient sliding right."""
+    x = np.arange(width)[None, :]
+    y = np.arange(height)[:, None]
+    frames = []
+    for i in range(n):
+        red = (x * 3 + i * 12) % 256 + 0 * y
+        green = np.broadcast_to(y * 255 // max(1, height - 1), (height, width))
+        blue = np.full((height, width), 64 + 16 * i)
+        frames.append(np.stack([red, green, blue], axis=-1).astype(np.uint8))
+    return frames
+
+
+def make_clip(path, frames, fps=CLIP_FPS, audio=True, rotation=None):
+    """Encode uint8 (H, W, 3) frames to ``path`` with PyAV, optionally with an AAC sine and a rotation."""
+    height, width = frames[0].shape[:2]
+    with av.open(str(path), "w") as out:
+        stream = out.add_stream("libx264", rate=fps)
+        stream.width, stream.height, stream.pix_fmt = width, height, "yuv420p"
+        if rotation:
+            stream.set_display_rotation(rotation)
+        sound = None
+        if audio:
+            sound = out.add_stream("aac", rate=16000)
+            sound.layout = "mono"
+        for i, array in enumerate(frames):
+            frame = av.VideoFrame.from_ndarray(array, format="rgb24")
+            frame.pts = i
+            for packet in stream.encode(frame):
+                out.mux(packet)
+        for packet in stream.encode(None):
+            out.mux(packet)
+        if sound is not None:
+            t = np.arange(16000 * len(frames) // fps) / 16000
+            samples = (0.3 * np.sin(2 * np.pi * 440 * t)).astype(np.float32)[None]
+            chunk = av.AudioFrame.from_ndarray(samples, format="flt", layout="mono")
+            chunk.sample_rate, chunk.pts = 16000, 0
+            for packet in [*sound.encode(chunk), *sound.encode(None)]:
+                out.mux(packet)
+    return path
+
+
+def ranks_in_sync(out_dir: Path) -> list[str]:
+    """Check the two ranks' saved states (SaveRankState) hold identical weights; return what DDP ignored."""
+    ranks = [torch.load(out_dir / f"rank{r}.pt", weights_only=True) for r in (0, 1)]
+    assert [r["rank"] for r in ranks] == [0, 1] and all(r["world_size"] == 2 for r in ranks)
+    assert ranks[0]["strategy"] == "DDPStrategy"
+    # Gradients are all-reduced, so both processes hold the same weights after every step.
+    for name, value in ranks[0]["params"].items():
+        assert torch.equal(value, ranks[1]["params"][name]), name
+    return ranks[0]["ignored"]
+
+
+class SaveRankState(pl.Callback):
+    """Loaded by the train.py processes (via a config): each rank records its final weights and
+    what DDP was told to leave alone."""
+
+    def __init__(self, out_dir: str):
+        self.out_dir = out_dir
+
+    def on_train_end(self, trainer, pl_module):
+        wrapper = trainer.strategy.model  # the DistributedDataParallel module
+        ignored = sorted(getattr(wrapper, "parameters_to_ignore", []))
+        torch.save({"params": {k: v.detach().cpu() for k, v in pl_module.generator.named_parameters()},
+                    "ignored": ignored, "world_size": trainer.world_size, "rank": trainer.global_rank,
+                    "strategy": type(trainer.strategy).__name__},
+                   Path(self.out_dir) / f"rank{trainer.global_rank}.pt")
+
+
+def rank_state_config(tmp_path: Path) -> tuple[Path, dict]:
+    """A train.py config that adds ``SaveRankState`` (writing to ``tmp_path``), and the environment in which
+    the train.py processes can import it: (config path, environment)."""
+    extra = tmp_path / "ddp.yaml"
+    extra.write_text("trainer:\n  callbacks:\n    - class_path: helpers.SaveRankState\n"
+                     f"      init_args: {{out_dir: '{tmp_path}'}}\n")
+    tests = Path(__file__).resolve().parent
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(tests), str(tests.parent)]), "OMP_NUM_THREADS": "1"}
+    return extra, env

@@ -4,7 +4,7 @@ import pytest
 import torch
 
 import synthesize
-from helpers import one_error_line, run_main
+from helpers import call_main, one_error_line
 from texnets.checkpoints import read_checkpoint
 from texnets.errors import TexnetsError
 
@@ -33,7 +33,7 @@ def test_real_checkpoints_still_load(tmp_path):
 def test_synthesize_given_a_yaml_config_as_checkpoint_says_so_in_one_line(tmp_path, capsys):
     config = tmp_path / "quickstart.yaml"
     config.write_text("trainer:\n  max_steps: 3\n")
-    code, err = run_main(synthesize.main, ["--checkpoint", config, "--output", tmp_path / "x.png"], capsys)
+    code, err = call_main(synthesize.main, ["--checkpoint", config, "--output", tmp_path / "x.png"], capsys)
     assert code == 2
     assert "quickstart.yaml is not a checkpoint: it is a text file" in one_error_line(err)
     assert not (tmp_path / "x.png").exists()

@@ -1,6 +1,7 @@
 """Style-loss-guided diffusion (texnets.diffusion, diffuse.py) on tiny randomly initialised diffusers models built
 from config: no download, CPU, seconds. The guidance must lower the style loss, leave the pipeline untouched at
 scale 0, record one finite loss per step, and refuse bad input with one line."""
+import functools
 import json
 import math
 import subprocess
@@ -13,6 +14,7 @@ import torch
 diffusers = pytest.importorskip("diffusers")
 
 import diffuse  # noqa: E402  (after the skip: the front door needs diffusers only when it runs)
+from helpers import call_main_out, one_error_line  # noqa: E402
 from texnets import diffusion  # noqa: E402
 from texnets.errors import TexnetsError  # noqa: E402
 from texnets.images import load_image  # noqa: E402
@@ -193,10 +195,7 @@ def test_compare_on_stable_diffusion_adds_the_prompt_only_variant(tiny_stable_di
     assert "a cat, in the style of" in rows[-1]["description"]
 
 
-def run_cli(argv, capsys):
-    code = diffuse.main(argv)
-    captured = capsys.readouterr()
-    return code, captured.out, captured.err
+run_cli = functools.partial(call_main_out, diffuse.main)
 
 
 def test_guided_writes_image_report_and_intermediates_table(tiny_model, tmp_path, capsys):
@@ -232,13 +231,6 @@ def test_compare_writes_grid_and_loss_table(tiny_model, tmp_path, capsys):
     assert all(math.isfinite(row["style_loss"]) and (tmp_path / row["image"]).is_file() for row in rows.values())
     assert rows["guided"]["style_loss"] < rows["unguided"]["style_loss"]
     assert rows["gatys"]["style_loss"] < rows["unguided"]["style_loss"]
-
-
-def one_error_line(err: str) -> str:
-    lines = [line for line in err.splitlines() if line.strip()]
-    errors = [line for line in lines if line.startswith("error:")]
-    assert len(errors) == 1 and "Traceback" not in err, err
-    return errors[0]
 
 
 def test_missing_style_image_is_one_line(tiny_model, tmp_path, capsys):

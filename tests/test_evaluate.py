@@ -1,6 +1,7 @@
 """evaluate.py end to end: reports carry every figure with its extractor and image count, the offline
 extractor is labelled, each bad input stops with one line, and compare times and scores the
 optimisation baselines against a tiny texture network trained here."""
+import functools
 import json
 import urllib.error
 from pathlib import Path
@@ -10,7 +11,7 @@ import torch
 import yaml
 
 import evaluate
-from helpers import make_transfer_checkpoint
+from helpers import call_main_out, make_texture_checkpoint, make_transfer_checkpoint
 from texnets import metrics
 from texnets.errors import TexnetsError
 from texnets.images import load_image, save_image
@@ -21,10 +22,7 @@ FAST = ["--style-layers", "relu1_1", "relu2_1", "--sifid-layer", "pool1", "--fid
         "--fid-size", str(SIZE), "--quiet", "--device", "cpu"]
 
 
-def run(argv, capsys):
-    code = evaluate.main([str(a) for a in argv])
-    captured = capsys.readouterr()
-    return code, captured.out, captured.err
+run = functools.partial(call_main_out, evaluate.main)
 
 
 def write_crops(folder: Path, name: str, count: int, seed: int, prefix: str = "img") -> list[Path]:
@@ -292,8 +290,7 @@ def test_compare_with_content_photos_scores_style_transfer(tmp_path, capsys):
 
 
 def test_compare_refuses_a_network_of_the_other_task(tmp_path, capsys):
-    from test_synthesize import make_checkpoint
-    texture, transfer = make_checkpoint(tmp_path / "t.ckpt"), make_transfer_checkpoint(tmp_path / "s.ckpt")
+    texture, transfer = make_texture_checkpoint(tmp_path / "t.ckpt"), make_transfer_checkpoint(tmp_path / "s.ckpt")
     common = ["--output", tmp_path / "g.png", "--steps", "1", "--samples", "1", *FAST]
     code, _, err = run(["compare", *TRANSFER, "--checkpoint", texture, *common], capsys)
     assert code == 2 and "a texture network: leave out --content" in single_error_line(err)

@@ -1,5 +1,6 @@
 """optimize.py and texnets.optim end to end: quality falls, outputs and reports appear, bad input is refused
 with one line and leaves nothing half-written."""
+import functools
 import json
 import math
 import os
@@ -12,6 +13,7 @@ import torch
 from PIL import Image
 
 import optimize
+from helpers import call_main_out
 from texnets import optim
 from texnets.errors import TexnetsError
 from texnets.images import load_image
@@ -27,10 +29,7 @@ def exemplar_path() -> str:
     return str(PEBBLES) if PEBBLES.exists() else "builtin:gravel"
 
 
-def run(argv, capsys):
-    code = optimize.main(argv)
-    captured = capsys.readouterr()
-    return code, captured.out, captured.err
+run = functools.partial(call_main_out, optimize.main)
 
 
 def read_report(path: Path) -> dict:

@@ -290,10 +290,11 @@ def run_command(command: str, entry: Run, tmp_path: Path, runs: dict) -> subproc
     repo = clean_checkout(tmp_path)
     prepare(repo, entry.needs, runs)
     env = {**os.environ, **entry.env, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
-    env.pop("VIRTUAL_ENV", None)
+    for name in ("VIRTUAL_ENV", "MAKELEVEL", "MAKEFLAGS", "MFLAGS"):  # as a user's shell: not inside `make test`
+        env.pop(name, None)
     script = f"{command} {entry.extra}".strip()
     if command.startswith("make "):  # what make would run, with the environment taken as built (-o: up to date)
-        script = f"make -n -o .venv/.installed {command.split()[1]}"
+        script = f"make --no-print-directory -n -o .venv/.installed {command.split()[1]}"
     return subprocess.run(["bash", "-c", script], cwd=repo, env=env, capture_output=True, text=True, timeout=600)
 
 

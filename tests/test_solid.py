@@ -1,5 +1,6 @@
 """Solid textures (issue 5): the unpadded 3D generator, on-demand blocks that assemble into the one-shot
 volume, training through 2D slices with train.py, synthesize.py's .npy + slice preview, and bad input."""
+import functools
 import json
 import statistics
 from pathlib import Path
@@ -20,8 +21,7 @@ from texnets.tasks import SliceDataModule
 from texnets.tasks.base import recalibrate_batch_norm
 from texnets.tasks.solid import parse_axes, slab_batch, volume_slices
 from texnets.volumes import block_noise, generate_block, generate_volume, slice_preview, volume_to_uint8
-from test_synthesize import make_checkpoint as make_texture_checkpoint
-from test_synthesize import one_error_line
+from helpers import call_main, make_texture_checkpoint, one_error_line
 
 SHARED_SOLID = Path(__file__).resolve().parents[2] / "shared" / "data" / "solid"
 
@@ -48,14 +48,10 @@ def solid_checkpoint(tmp_path_factory) -> Path:
     return path
 
 
-def run_synthesize(argv, capsys):
-    code = synthesize.main([str(a) for a in argv])
-    return code, capsys.readouterr().err
+run_synthesize = functools.partial(call_main, synthesize.main)
 
 
-def run_train(argv, capsys):
-    code = train.main([str(a) for a in argv])
-    return code, capsys.readouterr().err
+run_train = functools.partial(call_main, train.main)
 
 
 # -- generator -------------------------------------------------------------------------------------

@@ -1,5 +1,6 @@
 """synthesize.py: sampling round trips, tiling through the CLI, seamless output, the export round trip,
 and refusal of bad checkpoints."""
+import functools
 import json
 import subprocess
 import sys
@@ -12,49 +13,18 @@ from PIL import Image
 
 import synthesize
 import train
-from texnets.checkpoints import CHECKPOINT_FORMAT, checkpoint_metadata, load_generator
+from helpers import call_main, make_texture_checkpoint, one_error_line, pixels
+from texnets.checkpoints import CHECKPOINT_FORMAT, load_generator
 from texnets.export import TORCHSCRIPT_FILE, load_exported_weights
-from texnets.generators import TextureNet
 from texnets.tiling import generate_one_shot
 
 
-def make_checkpoint(path: Path, **config) -> Path:
-    """A checkpoint as a TextureTask writes it, around a random generator with non-trivial BatchNorm
-    statistics and output_scale 1 (so samples are not a flat grey)."""
-    torch.manual_seed(0)
-    net = TextureNet(**{"scales": 3, "output_scale": 1.0, **config}).train()
-    for module in net.modules():
-        if isinstance(module, torch.nn.BatchNorm2d):
-            module.momentum = None  # running statistics = the exact average: well-normalised, textured output
-    with torch.no_grad():
-        for _ in range(3):
-            net(net.noise_spec.sample(2, (32, 32)))
-    state = {f"generator.{key}": value for key, value in net.state_dict().items()}
-    torch.save({"state_dict": state, "global_step": 7,
-                "texnets": checkpoint_metadata("texture_net", net.config_dict(), training={"size": [32, 32]})}, path)
-    return path
+run = functools.partial(call_main, synthesize.main)
 
 
 @pytest.fixture(scope="module")
 def checkpoint(tmp_path_factory) -> Path:
-    return make_checkpoint(tmp_path_factory.mktemp("ckpt") / "last.ckpt")
-
-
-def run(argv, capsys):
-    code = synthesize.main([str(a) for a in argv])
-    captured = capsys.readouterr()
-    return code, captured.err
-
-
-def pixels(path: Path) -> np.ndarray:
-    return np.asarray(Image.open(path).convert("RGB")).astype(np.int16)
-
-
-def one_error_line(err: str) -> str:
-    assert "Traceback" not in err, err
-    errors = [line for line in err.splitlines() if line.startswith("error:")]
-    assert len(errors) == 1, err
-    return errors[0]
+    return make_texture_checkpoint(tmp_path_factory.mktemp("ckpt") / "last.ckpt")
 
 
 def test_round_trip_sizes_seeds_counts_and_report(checkpoint, tmp_path, capsys):
@@ -91,7 +61,7 @@ def test_large_outputs_are_tiled_without_changing_a_pixel(checkpoint, tmp_path, 
 
 
 def test_tile_flag_makes_a_zero_padded_generator_wrap(tmp_path, capsys):
-    zeros = make_checkpoint(tmp_path / "zeros.ckpt", padding="zeros", scales=4)
+    zeros = make_texture_checkpoint(tmp_path / "zeros.ckpt", padding="zeros", scales=4)
     circular = tampered(tmp_path / "circular.ckpt", zeros, lambda d: d["texnets"]["generator"].update(padding="circular"))
     plain, tiled, reference = tmp_path / "plain.png", tmp_path / "tiled.png", tmp_path / "reference.png"
     assert run(["--checkpoint", zeros, "--size", 64, 64, "--output", plain], capsys)[0] == 0

@@ -1,6 +1,7 @@
 """synthesize.py with transfer networks: photos, folders and videos in, stylised files of the same size
 out, with a JSON report and timings; --max-size, --preserve-color and --block; the export round trip
 (TorchScript, ONNX, safetensors); and one-line refusals that write nothing."""
+import functools
 import json
 from fractions import Fraction
 from pathlib import Path
@@ -12,15 +13,17 @@ import torch
 from PIL import Image
 
 import synthesize
-from helpers import make_transfer_checkpoint
-from test_synthesize import make_checkpoint, one_error_line, pixels, run
-from test_video import gradient_frames, make_clip
+from helpers import (call_main, gradient_frames, make_clip, make_texture_checkpoint, make_transfer_checkpoint,
+                     one_error_line, pixels)
 from texnets.checkpoints import load_generator
 from texnets.export import MANIFEST_FILE, ONNX_FILE, TORCHSCRIPT_FILE, WEIGHTS_FILE, load_exported_weights
 from texnets.generators import TransformerNet
 from texnets.images import read_image, resize
 from texnets.tiling import freeze_instance_norms, stylize
 from texnets.video import probe_video, read_frames
+
+
+run = functools.partial(call_main, synthesize.main)
 
 
 @pytest.fixture(scope="module")
@@ -262,7 +265,7 @@ def test_bad_inputs_are_refused_with_one_line_and_write_nothing(case, checkpoint
         extra, message = ["--size", 64, 64], "--size, --count, --tile and --origin are for noise-driven generators"
     elif case == "texture net":
         source = save_photo(small_photos[0], inputs / "photo.png", (32, 32))
-        ckpt = make_checkpoint(tmp_path / "texture.ckpt")
+        ckpt = make_texture_checkpoint(tmp_path / "texture.ckpt")
         message = "a texture network makes images from noise and takes no --input"
     elif case == "tiny image":
         source = save_photo(small_photos[0], inputs / "tiny.png", (12, 20))

@@ -5,7 +5,7 @@ import json
 import re
 
 import train
-from helpers import one_error_line, run_main
+from helpers import call_main, one_error_line
 
 
 def event_files(run_dir):
@@ -14,14 +14,14 @@ def event_files(run_dir):
 
 def test_overwrite_leaves_exactly_one_runs_files(texture_config, tmp_path, capsys):
     args = ["--config", texture_config, "--output_dir", tmp_path, "--trainer.max_steps", 4]
-    code, err = run_main(train.main, args, capsys)
+    code, err = call_main(train.main, args, capsys)
     assert code == 0, err
     run_dir = tmp_path / "tiny"
     first_events = event_files(run_dir)
     assert len(first_events) == 1
-    code, err = run_main(train.main, [*args, "--trainer.max_steps", 2], capsys)
+    code, err = call_main(train.main, [*args, "--trainer.max_steps", 2], capsys)
     assert code == 2 and "already holds a run" in one_error_line(err) and "--overwrite true" in err
-    code, err = run_main(train.main, [*args, "--trainer.max_steps", 2, "--overwrite", "true"], capsys)
+    code, err = call_main(train.main, [*args, "--trainer.max_steps", 2, "--overwrite", "true"], capsys)
     assert code == 0, err
     assert "removed the previous run" in err
     events = event_files(run_dir)
@@ -33,15 +33,15 @@ def test_overwrite_leaves_exactly_one_runs_files(texture_config, tmp_path, capsy
 def test_a_run_that_fails_before_its_first_checkpoint_leaves_nothing(texture_config, tmp_path, capsys):
     output_dir = tmp_path / "runs"
     # An absurd learning rate makes the second step's loss non-finite, long before the first checkpoint.
-    code, err = run_main(train.main, ["--config", texture_config, "--output_dir", output_dir, "--model.lr", "1e30",
-                                      "--checkpoint_every", 100], capsys)
+    code, err = call_main(train.main, ["--config", texture_config, "--output_dir", output_dir, "--model.lr", "1e30",
+                                       "--checkpoint_every", 100], capsys)
     assert code == 2 and "training stopped" in one_error_line(err)
     assert not output_dir.exists()  # no run folder with a stray event file or report, and no checkpoints/
 
 
 def test_abbreviated_options_are_refused(texture_config, tmp_path, capsys):
-    code, err = run_main(train.main, ["--config", texture_config, "--output_dir", tmp_path,
-                                      "--trainer.max_step", 3], capsys)
+    code, err = call_main(train.main, ["--config", texture_config, "--output_dir", tmp_path,
+                                       "--trainer.max_step", 3], capsys)
     assert code == 2 and "unrecognized arguments: --trainer.max_step 3" in one_error_line(err)
     assert not (tmp_path / "tiny").exists()
 

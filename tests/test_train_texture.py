@@ -1,6 +1,7 @@
 """train.py and the TextureTask: a config trains and the loss falls, checkpoints are loadable and small,
 runs resume (also after SIGKILL) with the right step and learning rate, NaN stops cleanly, and bad
 configs or checkpoints are refused with one line."""
+import functools
 import json
 import signal
 import statistics
@@ -15,6 +16,7 @@ import torch
 from pytorch_lightning.callbacks import ModelCheckpoint
 
 import train
+from helpers import call_main, one_error_line
 from texnets.checkpoints import load_generator
 from texnets.tasks import AtomicCheckpointIO, NoiseDataModule, NonFiniteLossError, TextureTask
 from texnets.tasks.base import recalibrate_batch_norm
@@ -27,10 +29,7 @@ def expected_lr(step: int) -> float:
     return LR * LR_GAMMA ** (step // LR_STEP)
 
 
-def run_main(argv, capsys):
-    code = train.main([str(a) for a in argv])
-    captured = capsys.readouterr()
-    return code, captured.err
+run_main = functools.partial(call_main, train.main)
 
 
 def report(run_dir: Path) -> dict:
@@ -39,13 +38,6 @@ def report(run_dir: Path) -> dict:
 
 def ckpt(path: Path) -> dict:
     return torch.load(path, map_location="cpu", weights_only=True)
-
-
-def one_error_line(err: str) -> str:
-    assert "Traceback" not in err, err
-    errors = [line for line in err.splitlines() if line.startswith("error:")]
-    assert len(errors) == 1, err
-    return errors[0]
 
 
 def test_last_checkpoint_holds_the_final_step_between_checkpoint_intervals(texture_config, tmp_path, capsys):

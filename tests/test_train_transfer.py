@@ -2,6 +2,7 @@
 photos and writes a loadable checkpoint; the perceptual loss falls on a fixed batch; the content
 stream walks folders lazily, skips broken files, holds the validation photos out and loops over tiny
 folders; bad inputs stop with one line and no checkpoint; runs resume; NaN stops cleanly; DDP stays in sync."""
+import functools
 import json
 import os
 import random
@@ -15,7 +16,7 @@ import pytest
 import torch
 
 import synthesize
-from test_ddp import ranks_in_sync
+from helpers import call_main, one_error_line, rank_state_config, ranks_in_sync
 import train
 from texnets.checkpoints import load_generator
 from texnets.generators import TransformerNet
@@ -28,10 +29,7 @@ REPO = Path(__file__).resolve().parents[1]
 STARRY = REPO / "configs" / "starry.yaml"
 
 
-def run_main(argv, capsys):
-    code = train.main([str(a) for a in argv])
-    captured = capsys.readouterr()
-    return code, captured.err
+run_main = functools.partial(call_main, train.main)
 
 
 def tiny(style, folder, out, steps, *extra) -> list:
@@ -45,13 +43,6 @@ def tiny(style, folder, out, steps, *extra) -> list:
 
 def report(run_dir: Path) -> dict:
     return json.loads((run_dir / "report.json").read_text())
-
-
-def one_error_line(err: str) -> str:
-    assert "Traceback" not in err, err
-    errors = [line for line in err.splitlines() if line.startswith("error:")]
-    assert len(errors) == 1, err
-    return errors[0]
 
 
 def link_folder(folder: Path, photos) -> Path:
@@ -324,10 +315,7 @@ def test_a_nan_loss_stops_training_with_one_line(tmp_path, content, small_style,
 
 
 def test_two_cpu_processes_train_in_sync(tmp_path, content, small_style):
-    extra = tmp_path / "ddp.yaml"
-    extra.write_text("trainer:\n  callbacks:\n    - class_path: test_ddp.SaveRankState\n"
-                     f"      init_args: {{out_dir: '{tmp_path}'}}\n")
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(REPO / "tests"), str(REPO)]), "OMP_NUM_THREADS": "1"}
+    extra, env = rank_state_config(tmp_path)
     args = tiny(small_style, content, tmp_path / "runs", 2, "--data.val_images", 1, "--config", extra,
                 "--trainer.strategy", "ddp", "--trainer.devices", 2, "--trainer.logger", "false")
     result = subprocess.run([sys.executable, "train.py", *map(str, args)], cwd=REPO, env=env, capture_output=True,

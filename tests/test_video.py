@@ -10,53 +10,10 @@ import numpy as np
 import pytest
 import torch
 
+from helpers import CLIP_FPS, CLIP_FRAMES, CLIP_HEIGHT, CLIP_WIDTH, gradient_frames, make_clip
 from texnets.errors import TexnetsError
 from texnets.video import VIDEO_SUFFIXES, is_video, probe_video, read_frames, write_video
 import texnets.video as video
-
-WIDTH, HEIGHT, FRAMES, FPS = 64, 48, 10, 12
-
-
-def gradient_frames(n=FRAMES, width=WIDTH, height=HEIGHT) -> list[np.ndarray]:
-    """Smooth frames (H.264 keeps them well) that differ from one another: a gradient sliding right."""
-    x = np.arange(width)[None, :]
-    y = np.arange(height)[:, None]
-    frames = []
-    for i in range(n):
-        red = (x * 3 + i * 12) % 256 + 0 * y
-        green = np.broadcast_to(y * 255 // max(1, height - 1), (height, width))
-        blue = np.full((height, width), 64 + 16 * i)
-        frames.append(np.stack([red, green, blue], axis=-1).astype(np.uint8))
-    return frames
-
-
-def make_clip(path, frames, fps=FPS, audio=True, rotation=None):
-    """Encode uint8 (H, W, 3) frames to ``path`` with PyAV, optionally with an AAC sine and a rotation."""
-    height, width = frames[0].shape[:2]
-    with av.open(str(path), "w") as out:
-        stream = out.add_stream("libx264", rate=fps)
-        stream.width, stream.height, stream.pix_fmt = width, height, "yuv420p"
-        if rotation:
-            stream.set_display_rotation(rotation)
-        sound = None
-        if audio:
-            sound = out.add_stream("aac", rate=16000)
-            sound.layout = "mono"
-        for i, array in enumerate(frames):
-            frame = av.VideoFrame.from_ndarray(array, format="rgb24")
-            frame.pts = i
-            for packet in stream.encode(frame):
-                out.mux(packet)
-        for packet in stream.encode(None):
-            out.mux(packet)
-        if sound is not None:
-            t = np.arange(16000 * len(frames) // fps) / 16000
-            samples = (0.3 * np.sin(2 * np.pi * 440 * t)).astype(np.float32)[None]
-            chunk = av.AudioFrame.from_ndarray(samples, format="flt", layout="mono")
-            chunk.sample_rate, chunk.pts = 16000, 0
-            for packet in [*sound.encode(chunk), *sound.encode(None)]:
-                out.mux(packet)
-    return path
 
 
 def as_tensor(frames: list[np.ndarray]) -> torch.Tensor:
@@ -87,15 +44,16 @@ def test_is_video_by_suffix():
 
 def test_probe_reports_size_rate_count_and_audio(clip, tmp_path):
     info = probe_video(clip[0])
-    assert (info.width, info.height, info.fps, info.frames) == (WIDTH, HEIGHT, Fraction(FPS), FRAMES)
+    assert (info.width, info.height, info.fps, info.frames) == (CLIP_WIDTH, CLIP_HEIGHT, Fraction(CLIP_FPS), CLIP_FRAMES)
     assert info.has_audio and info.codec == "h264"
     silent = probe_video(make_clip(tmp_path / "silent.mkv", gradient_frames(3), audio=False))
-    assert not silent.has_audio and silent.fps == Fraction(FPS) and silent.frames is None  # mkv records no count
+    assert not silent.has_audio and silent.fps == Fraction(CLIP_FPS) and silent.frames is None  # mkv records no count
 
 
 def test_read_frames_batches_match_the_source(clip):
     batches = list(read_frames(clip[0], batch_size=4))
-    assert [b.shape for b in batches] == [(4, 3, HEIGHT, WIDTH), (4, 3, HEIGHT, WIDTH), (2, 3, HEIGHT, WIDTH)]
+    full = (3, CLIP_HEIGHT, CLIP_WIDTH)
+    assert [b.shape for b in batches] == [(4, *full), (4, *full), (2, *full)]
     frames = torch.cat(batches)
     assert frames.dtype == torch.float32 and frames.min() >= 0 and frames.max() <= 1
     assert (frames - clip[1]).abs().mean() < 0.05
@@ -106,12 +64,12 @@ def test_round_trip_copies_audio_and_keeps_rate_and_size(clip, tmp_path):
     src, _ = clip
     written = [1 - b for b in read_frames(src, batch_size=4)]
     report = write_video(tmp_path / "out.mp4", iter(written), fps=probe_video(src).fps, audio_from=src)
-    assert report == {"path": str(tmp_path / "out.mp4"), "frames": FRAMES, "fps": float(FPS), "width": WIDTH,
-                      "height": HEIGHT, "codec": "libx264", "audio": "copied"}
+    assert report == {"path": str(tmp_path / "out.mp4"), "frames": CLIP_FRAMES, "fps": float(CLIP_FPS), "width": CLIP_WIDTH,
+                      "height": CLIP_HEIGHT, "codec": "libx264", "audio": "copied"}
     info = probe_video(tmp_path / "out.mp4")
-    assert (info.width, info.height, info.fps, info.has_audio) == (WIDTH, HEIGHT, Fraction(FPS), True)
+    assert (info.width, info.height, info.fps, info.has_audio) == (CLIP_WIDTH, CLIP_HEIGHT, Fraction(CLIP_FPS), True)
     decoded = decode_all(tmp_path / "out.mp4")
-    assert decoded.shape[0] == FRAMES  # counted by decoding, not from metadata
+    assert decoded.shape[0] == CLIP_FRAMES  # counted by decoding, not from metadata
     assert (decoded - torch.cat(written)).abs().mean() < 0.05
     assert audio_packets(tmp_path / "out.mp4") == audio_packets(src)  # remuxed bit for bit, not re-encoded
     assert sorted(p.name for p in tmp_path.iterdir()) == ["out.mp4"]  # no temporary file left over
@@ -127,7 +85,7 @@ def test_ntsc_rate_is_exact(tmp_path):
 
 def test_audio_is_reencoded_when_the_container_refuses_it(clip, tmp_path):
     src, frames = clip
-    report = write_video(tmp_path / "out.webm", [frames[:4]], fps=FPS, audio_from=src)  # WebM takes no AAC
+    report = write_video(tmp_path / "out.webm", [frames[:4]], fps=CLIP_FPS, audio_from=src)  # WebM takes no AAC
     assert report["audio"] == "re-encoded" and report["codec"] == "libvpx-vp9"
     assert probe_video(tmp_path / "out.webm").has_audio and decode_all(tmp_path / "out.webm").shape[0] == 4
 
@@ -135,23 +93,24 @@ def test_audio_is_reencoded_when_the_container_refuses_it(clip, tmp_path):
 def test_audio_is_dropped_with_a_warning_when_nothing_fits(clip, tmp_path, monkeypatch):
     monkeypatch.setattr(video, "_AUDIO_FALLBACKS", ())
     with pytest.warns(UserWarning, match="dropping the audio"):
-        report = write_video(tmp_path / "out.webm", [clip[1][:2]], fps=FPS, audio_from=clip[0])
+        report = write_video(tmp_path / "out.webm", [clip[1][:2]], fps=CLIP_FPS, audio_from=clip[0])
     assert report["audio"] is None and not probe_video(tmp_path / "out.webm").has_audio
 
 
 def test_unavailable_codec_falls_back_with_a_warning(clip, tmp_path):
     with pytest.warns(UserWarning, match="no-such-codec is not available"):
-        report = write_video(tmp_path / "out.mp4", [clip[1][:2]], fps=FPS, codec="no-such-codec")
+        report = write_video(tmp_path / "out.mp4", [clip[1][:2]], fps=CLIP_FPS, codec="no-such-codec")
     assert report["codec"] == "libx264" and probe_video(tmp_path / "out.mp4").codec == "h264"
 
 
-@pytest.mark.parametrize("max_size, expected", [(32, (24, 32)), (23, (16, 22)), (9, (6, 8)), (100, (HEIGHT, WIDTH))])
+@pytest.mark.parametrize("max_size, expected",
+                         [(32, (24, 32)), (23, (16, 22)), (9, (6, 8)), (100, (CLIP_HEIGHT, CLIP_WIDTH))])
 def test_max_size_downscales_to_even_sides_keeping_the_aspect(clip, max_size, expected):
     frames = torch.cat(list(read_frames(clip[0], batch_size=4, max_size=max_size)))
     height, width = frames.shape[-2:]
     assert (height, width) == expected and height % 2 == 0 and width % 2 == 0 and max(height, width) <= max_size
-    assert width / height == pytest.approx(WIDTH / HEIGHT, rel=0.05)
-    assert frames.shape[0] == FRAMES
+    assert width / height == pytest.approx(CLIP_WIDTH / CLIP_HEIGHT, rel=0.05)
+    assert frames.shape[0] == CLIP_FRAMES
     # Area averaging of a smooth clip matches the source shrunk the same way.
     shrunk = torch.nn.functional.interpolate(clip[1], size=(height, width), mode="area")
     assert (frames - shrunk).abs().mean() < 0.05
@@ -159,7 +118,7 @@ def test_max_size_downscales_to_even_sides_keeping_the_aspect(clip, max_size, ex
 
 def test_odd_sizes_are_padded_by_replicating_the_last_row_and_column(tmp_path):
     frames = as_tensor(gradient_frames(3, width=33, height=31))
-    report = write_video(tmp_path / "odd.mp4", [frames], fps=FPS)
+    report = write_video(tmp_path / "odd.mp4", [frames], fps=CLIP_FPS)
     assert (report["width"], report["height"]) == (34, 32)
     decoded = decode_all(tmp_path / "odd.mp4")
     assert decoded.shape == (3, 3, 32, 34)
@@ -173,7 +132,7 @@ def test_rotated_clips_are_read_upright(tmp_path):
     frames = gradient_frames(2)
     path = make_clip(tmp_path / "phone.mp4", frames, audio=False, rotation=90)
     info = probe_video(path)
-    assert (info.width, info.height) == (HEIGHT, WIDTH)  # displayed size
+    assert (info.width, info.height) == (CLIP_HEIGHT, CLIP_WIDTH)  # displayed size
     upright = as_tensor([np.rot90(f).copy() for f in frames])  # 90 degrees counter-clockwise
     decoded = decode_all(path)
     assert decoded.shape == upright.shape and (decoded - upright).abs().mean() < 0.05
@@ -189,9 +148,9 @@ def test_non_video_and_missing_files_raise_one_line_errors(tmp_path):
     with pytest.raises(TexnetsError, match="video not found"):
         probe_video(tmp_path / "missing.mp4")
     with pytest.raises(TexnetsError, match="video not found"):
-        write_video(tmp_path / "out.mp4", [torch.rand(1, 3, 8, 8)], fps=FPS, audio_from=tmp_path / "missing.mp4")
+        write_video(tmp_path / "out.mp4", [torch.rand(1, 3, 8, 8)], fps=CLIP_FPS, audio_from=tmp_path / "missing.mp4")
     with pytest.raises(TexnetsError, match="unsupported video format"):
-        write_video(tmp_path / "out.gif", [torch.rand(1, 3, 8, 8)], fps=FPS)
+        write_video(tmp_path / "out.gif", [torch.rand(1, 3, 8, 8)], fps=CLIP_FPS)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["x.mp4"]
 
 
@@ -206,12 +165,12 @@ def test_failure_midway_leaves_no_file(clip, tmp_path, failure):
         raise failure("stopped")
 
     with pytest.raises(failure):
-        write_video(folder / "video.mp4", batches(), fps=FPS, audio_from=clip[0])
+        write_video(folder / "video.mp4", batches(), fps=CLIP_FPS, audio_from=clip[0])
     assert list(folder.iterdir()) == []
 
 
 def test_empty_input_is_an_error_and_writes_nothing(tmp_path):
     for empty in ([], iter(()), [torch.zeros(0, 3, 8, 8)]):
         with pytest.raises(TexnetsError, match="^no frames to write$"):
-            write_video(tmp_path / "empty.mp4", empty, fps=FPS)
+            write_video(tmp_path / "empty.mp4", empty, fps=CLIP_FPS)
     assert list(tmp_path.iterdir()) == []
