@@ -57,6 +57,9 @@ class _DropLines(logging.Filter):
         return not str(record.getMessage()).lstrip().startswith(QUIET_LOG_LINES)
 
 
+_QUIET = _DropLines()  # one instance: addFilter ignores a filter already there, so main() can run again
+
+
 class TexnetsCLI(LightningCLI):
     """LightningCLI plus run folders, checkpointing, TensorBoard and a JSON report."""
 
@@ -202,10 +205,9 @@ def main(argv: list[str] | None = None) -> int:
     started = time.perf_counter()
     for message in QUIET_WARNINGS:
         warnings.filterwarnings("ignore", message=message)
-    quiet = _DropLines()
     for name in ("pytorch_lightning", "lightning.pytorch"):
         for handler in logging.getLogger(name).handlers:
-            handler.addFilter(quiet)
+            handler.addFilter(_QUIET)
     cli = build_cli(argv)
     try:
         cli.fit()
