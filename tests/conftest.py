@@ -79,6 +79,23 @@ def solid_config(tmp_path) -> Path:
     return path
 
 
+@pytest.fixture(scope="module")
+def solid_checkpoint(tmp_path_factory) -> Path:
+    """A checkpoint as a SolidTextureTask writes it, around ``helpers.calibrated_net()`` (3 scales)."""
+    import torch
+
+    from helpers import calibrated_net
+    from texnets.checkpoints import checkpoint_metadata
+
+    net = calibrated_net()
+    path = tmp_path_factory.mktemp("solid") / "last.ckpt"
+    state = {f"generator.{key}": value for key, value in net.state_dict().items()}
+    torch.save({"state_dict": state, "global_step": 5,
+                "texnets": checkpoint_metadata(net.model_type, net.config_dict(), training={"size": [24, 24, 24]})},
+               path)
+    return path
+
+
 # --------------------------------------------------------------------------------------------------
 # Transfer networks: real photos and paintings from ../shared/data (never copied into the repository).
 

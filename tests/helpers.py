@@ -1,6 +1,7 @@
 """Helpers shared by the test modules (no test module imports another)."""
 from __future__ import annotations
 
+import json
 import os
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -10,9 +11,13 @@ import numpy as np
 import pytorch_lightning as pl
 import torch
 from PIL import Image
+from torch import nn
 
 from texnets.checkpoints import checkpoint_metadata
-from texnets.generators import TextureNet, TransformerNet
+from texnets.generators import SolidTextureNet, TextureNet, TransformerNet
+from texnets.images import read_image, resize
+from texnets.tasks.base import recalibrate_batch_norm
+from texnets.tasks.solid import slab_batch
 
 
 def one_error_line(err: str) -> str:
@@ -75,6 +80,55 @@ def make_texture_checkpoint(path: Path, **config) -> Path:
     torch.save({"state_dict": state, "global_step": 7,
                 "texnets": checkpoint_metadata("texture_net", net.config_dict(), training={"size": [32, 32]})}, path)
     return path
+
+
+def random_eval_net(**config) -> TextureNet:
+    """A TextureNet with non-trivial BatchNorm statistics, in eval mode, output in [0, 1] units
+    (output_scale 1) so differences are not hidden by the 1/255 output gain."""
+    torch.manual_seed(0)
+    net = TextureNet(output_scale=1.0, **config)
+    net.train()
+    with torch.no_grad():
+        for _ in range(3):
+            net(net.noise_spec.sample(2, (32, 32)))
+    return net.eval()
+
+
+def randomise_norms(net: TransformerNet, seed: int = 0) -> TransformerNet:
+    """``net`` with non-trivial InstanceNorm affine parameters (a fresh net has weight 1, bias 0)."""
+    generator = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for module in net.modules():
+            if isinstance(module, nn.InstanceNorm2d):
+                module.weight.copy_(1 + 0.5 * torch.randn(module.weight.shape, generator=generator))
+                module.bias.copy_(0.3 * torch.randn(module.bias.shape, generator=generator))
+    return net
+
+
+def calibrated_net(**config) -> SolidTextureNet:
+    """A random SolidTextureNet whose BatchNorm statistics are exact averages over a few slab batches and
+    whose output is in [0, 1] units (output_scale 1), so volumes are textured rather than flat grey."""
+    torch.manual_seed(0)
+    net = SolidTextureNet(**{"scales": 3, "output_scale": 1.0, **config})
+    generator = torch.Generator().manual_seed(0)
+    recalibrate_batch_norm(net, (tuple(slab_batch(net.noise_spec, axis, 24, 2, (1, 2, 3), generator))
+                                 for axis in "xyz"))
+    return net.eval()
+
+
+def photo(path, size) -> torch.Tensor:
+    """A real photo as a (1, 3, H, W) tensor of exactly ``size``."""
+    return resize(read_image(path), tuple(size)).unsqueeze(0)
+
+
+def report(run_dir: Path) -> dict:
+    """A run folder's report.json (written by RunReport), parsed."""
+    return json.loads((run_dir / "report.json").read_text())
+
+
+def ckpt(path: Path) -> dict:
+    """A checkpoint file as saved (on the CPU, weights only)."""
+    return torch.load(path, map_location="cpu", weights_only=True)
 
 
 # Clips made with PyAV: 10 frames of a moving gradient, 64x48 at 12 fps, with a 16 kHz sine as AAC.

@@ -1,5 +1,5 @@
-"""Solid textures (issue 5): the unpadded 3D generator, on-demand blocks that assemble into the one-shot
-volume, training through 2D slices with train.py, synthesize.py's .npy + slice preview, and bad input."""
+"""Solid textures (issue 5): the unpadded 3D generator, training through 2D slices with train.py,
+synthesize.py's .npy + slice preview, and bad input (on-demand blocks and volumes are in test_volumes.py)."""
 import functools
 import json
 import statistics
@@ -12,40 +12,16 @@ from PIL import Image
 
 import synthesize
 import train
-from texnets.checkpoints import checkpoint_metadata, load_generator
+from texnets.checkpoints import load_generator
 from texnets.errors import TexnetsError
-from texnets.export import TORCHSCRIPT_FILE, export_generator
 from texnets.generators import SolidTextureNet
 from texnets.generators.solid_net import solid_layout
 from texnets.tasks import SliceDataModule
-from texnets.tasks.base import recalibrate_batch_norm
-from texnets.tasks.solid import parse_axes, slab_batch, volume_slices
-from texnets.volumes import block_noise, generate_block, generate_volume, slice_preview, volume_to_uint8
+from texnets.tasks.solid import parse_axes, volume_slices
+from texnets.volumes import generate_block
 from helpers import call_main, make_texture_checkpoint, one_error_line
 
 SHARED_SOLID = Path(__file__).resolve().parents[2] / "shared" / "data" / "solid"
-
-
-def calibrated_net(**config) -> SolidTextureNet:
-    """A random generator whose BatchNorm statistics are exact averages over a few slab batches and
-    whose output is in [0, 1] units (output_scale 1), so volumes are textured rather than flat grey."""
-    torch.manual_seed(0)
-    net = SolidTextureNet(**{"scales": 3, "output_scale": 1.0, **config})
-    generator = torch.Generator().manual_seed(0)
-    recalibrate_batch_norm(net, (tuple(slab_batch(net.noise_spec, axis, 24, 2, (1, 2, 3), generator))
-                                 for axis in "xyz"))
-    return net.eval()
-
-
-@pytest.fixture(scope="module")
-def solid_checkpoint(tmp_path_factory) -> Path:
-    net = calibrated_net()
-    path = tmp_path_factory.mktemp("solid") / "last.ckpt"
-    state = {f"generator.{key}": value for key, value in net.state_dict().items()}
-    torch.save({"state_dict": state, "global_step": 5,
-                "texnets": checkpoint_metadata(net.model_type, net.config_dict(), training={"size": [24, 24, 24]})},
-               path)
-    return path
 
 
 run_synthesize = functools.partial(call_main, synthesize.main)
@@ -77,65 +53,6 @@ def test_noise_windows_match_the_reference_code_for_aligned_blocks():
     for level, window in enumerate(layout.noise_windows):
         expected = (64 >> level) + 2 * reference_margin(level)   # sample_on_demand.py's size_input
         assert [b - a for a, b in window] == [expected] * 3, level
-
-
-def test_a_volume_assembled_from_eight_blocks_equals_the_one_shot_volume_voxel_for_voxel():
-    # 128³ in one call against eight 64³ blocks computed on their own, at an unaligned origin. With
-    # exact=True (native convolutions) the floats agree to ~1e-6 and the uint8 volumes are identical.
-    net = calibrated_net(scales=6, channel_step=2)
-    origin = (-37, 5, 1001)
-    whole = generate_block(net, origin, (128, 128, 128), seed=3, exact=True)
-    assembled = torch.empty_like(whole)
-    for z in (0, 64):
-        for y in (0, 64):
-            for x in (0, 64):
-                assembled[..., z:z + 64, y:y + 64, x:x + 64] = generate_block(
-                    net, (origin[0] + z, origin[1] + y, origin[2] + x), (64, 64, 64), seed=3, exact=True)
-    torch.testing.assert_close(assembled, whole, rtol=0, atol=5e-6)
-    assert np.array_equal(volume_to_uint8(assembled[0]), volume_to_uint8(whole[0]))
-    assert whole.clamp(0, 1).std() > 0.05   # a textured volume, not a constant that would trivially agree
-
-
-def test_blocks_agree_to_float_rounding_on_the_fast_path_and_seeds_differ():
-    net = calibrated_net(scales=6)
-    whole = generate_block(net, (3, -17, 8), (32, 32, 32), seed=1)
-    assembled = torch.empty_like(whole)
-    for z in (0, 16):
-        for y in (0, 16):
-            for x in (0, 16):
-                assembled[..., z:z + 16, y:y + 16, x:x + 16] = generate_block(
-                    net, (3 + z, -17 + y, 8 + x), (16, 16, 16), seed=1)
-    # oneDNN's blocking depends on the block's shape: float rounding differs, nothing more.
-    torch.testing.assert_close(assembled, whole, rtol=0, atol=5e-5)
-    assert np.abs(volume_to_uint8(assembled[0]).astype(int) - volume_to_uint8(whole[0])).max() <= 1
-    other_seed = generate_block(net, (3, -17, 8), (32, 32, 32), seed=2)
-    other_sample = generate_block(net, (3, -17, 8), (32, 32, 32), seed=1, samples=[1])
-    assert (other_seed - whole).abs().mean() > 0.01
-    assert (other_sample - whole).abs().mean() > 0.01
-
-
-def test_hashed_noise_windows_agree_where_they_overlap():
-    net = SolidTextureNet(scales=3)
-    noise_a, _ = block_noise(net, (0, 0, 0), (8, 8, 8), seed=4)
-    noise_b, _ = block_noise(net, (4, 4, 4), (8, 8, 8), seed=4)
-    # Level 0 windows start 4 voxels before each block: b's window is a's shifted by 4.
-    assert torch.equal(noise_a[0][..., 4:, 4:, 4:], noise_b[0][..., :-4, :-4, :-4])
-
-
-def test_streamed_npy_equals_the_in_memory_volume_and_the_preview_holds_its_centre_slices(tmp_path):
-    net = calibrated_net()
-    size = (20, 24, 28)   # blocks of 16 do not divide it
-    in_memory = generate_volume(net, size, origin=(5, 6, 7), seed=2, block=16)
-    streamed = generate_volume(net, size, origin=(5, 6, 7), seed=2, block=16, path=tmp_path / "v.npy")
-    on_disk = np.load(tmp_path / "v.npy")
-    assert on_disk.shape == (20, 24, 28, 3) and on_disk.dtype == np.uint8
-    assert np.array_equal(on_disk, in_memory["volume"])
-    assert not list(tmp_path.glob(".*tmp"))
-    slices = streamed["slices"]
-    assert np.array_equal(slices["z"], on_disk[10]) and np.array_equal(slices["y"], on_disk[:, 12])
-    assert np.array_equal(slices["x"], on_disk[:, :, 14])
-    preview = slice_preview(slices)
-    assert preview.shape == (3, 24, 24 + 28 + 28 + 2 * 4)
 
 
 # -- training --------------------------------------------------------------------------------------
@@ -257,18 +174,6 @@ def test_origin_is_refused_for_a_texture_checkpoint(tmp_path, capsys):
     texture = make_texture_checkpoint(tmp_path / "texture.ckpt")
     code, err = run_synthesize(["--checkpoint", texture, "--origin", 1, 2, 3, "--output", tmp_path / "t.png"], capsys)
     assert code == 2 and "--origin is for solid textures" in one_error_line(err)
-
-
-def test_torchscript_export_reproduces_a_block(solid_checkpoint, tmp_path):
-    generator = load_generator(solid_checkpoint).generator
-    files = export_generator(generator, tmp_path / "export")
-    assert "onnx" not in files   # offsets would be frozen into a traced graph: not exported
-    scripted = torch.jit.load(str(tmp_path / "export" / TORCHSCRIPT_FILE))
-    noise, offsets = block_noise(generator, (3, 1, -2), (6, 7, 8), seed=0)
-    with torch.no_grad():
-        torch.testing.assert_close(scripted(noise, offsets), generator(noise, offsets))
-    manifest = json.loads((tmp_path / "export" / "generator.json").read_text())
-    assert "solid_layout" in manifest["usage"]["inputs"]
 
 
 @pytest.mark.skipif(not (SHARED_SOLID / "brown016.png").exists(), reason="../shared/data/solid is absent")

@@ -1,24 +1,13 @@
-"""The Texture Networks generator, its noise, tiled generation and the objective's extra pieces."""
+"""The Texture Networks generator (its size, padding and receptive margin) and the objective's extra pieces."""
 import pytest
 import torch
 
+from helpers import random_eval_net
 from texnets.errors import TexnetsError
 from texnets.generators import TextureNet, TextureNetConfig, build_generator
 from texnets.noise import NoiseSpec
 from texnets.tasks.objectives import diversity_entropy, normalize_gradients
-from texnets.tiling import generate, generate_one_shot, generate_tiled, tile_halo
-
-
-def random_eval_net(**config) -> TextureNet:
-    """A generator with non-trivial BatchNorm statistics, in eval mode, output in [0, 1] units
-    (output_scale 1) so differences are not hidden by the 1/255 output gain."""
-    torch.manual_seed(0)
-    net = TextureNet(output_scale=1.0, **config)
-    net.train()
-    with torch.no_grad():
-        for _ in range(3):
-            net(net.noise_spec.sample(2, (32, 32)))
-    return net.eval()
+from texnets.tiling import generate_one_shot
 
 
 def test_reference_configuration_has_116835_parameters():
@@ -97,41 +86,6 @@ def test_set_padding_changes_only_the_border():
     margin = net.receptive_margin()
     assert torch.allclose(before[..., margin:-margin, margin:-margin], after[..., margin:-margin, margin:-margin])
     assert not torch.allclose(before, after)
-
-
-def test_hashed_noise_windows_agree_with_the_whole_field():
-    spec = NoiseSpec(scales=3, channels=3)
-    whole = spec.hashed(7, (32, 48), samples=[0, 1])
-    assert 0.45 < whole[0].mean() < 0.55 and whole[0].min() >= 0 and whole[0].max() < 1
-    window = spec.hashed(7, (32, 48), samples=[1], window=[(16, 48), (-8, 24)])  # crosses the bottom/left border
-    assert torch.equal(window[0][0, :, :16, 8:], whole[0][1, :, 16:32, 0:24])
-    assert torch.equal(window[0][0, :, :16, :8], whole[0][1, :, 16:32, 40:48])  # wrapped around
-    assert torch.equal(window[2][0, :, :4, 2:], whole[2][1, :, 4:8, 0:6])
-    assert not torch.equal(spec.hashed(8, (32, 48))[0], whole[0][:1])
-
-
-@pytest.mark.parametrize("padding", ["circular", "zeros", "reflect"])
-@pytest.mark.parametrize("norm", ["batch", "instance"])
-def test_tiled_generation_equals_one_shot(padding, norm):
-    net = random_eval_net(scales=3, padding=padding, norm=norm)
-    assert tile_halo(net) % net.size_multiple == 0 and tile_halo(net) >= net.receptive_margin()
-    one_shot = generate_one_shot(net, (96, 64), seed=5, samples=[2])
-    # For instance norm, the calibration window covers the whole image here, so statistics match too.
-    tiled = generate_tiled(net, (96, 64), seed=5, sample=2, block=16, calibration=128)
-    assert torch.allclose(tiled, one_shot, atol=1e-5), (tiled - one_shot).abs().max()
-    assert one_shot.std() > 1e-2  # the comparison is not between two constant images
-    assert torch.allclose(generate(net, (96, 64), 5, [2], block=32), one_shot, atol=1e-5)
-
-
-def test_instance_norm_tiles_share_frozen_statistics_without_seams():
-    net = random_eval_net(scales=3, norm="instance")
-    # Calibration on a quarter of the image: not bit-identical, but close and seam-free.
-    tiled = generate_tiled(net, (128, 128), seed=0, block=32, calibration=64)
-    one_shot = generate_one_shot(net, (128, 128), seed=0, samples=[0])
-    assert (tiled - one_shot).abs().mean() < 0.25 * one_shot.std()
-    seam = (tiled[..., :, 32] - tiled[..., :, 31]).abs().mean()
-    interior = (tiled[..., :, 1:] - tiled[..., :, :-1]).abs().mean()
-    assert seam <= 1.3 * interior
 
 
 def test_torchscript_matches_eager():

@@ -1,37 +1,20 @@
 """TransformerNet (Johnson et al. 2016): the reference parameter count, any input size, the output
-range, a receptive margin that bounds the real one, one-line config errors; tiled stylisation that
-reproduces one pass exactly with frozen instance norms and shows no seams with calibrated ones; and
-colour preservation."""
+range, a receptive margin that bounds the real one, one-line config errors, and colour preservation
+(tiled stylisation is in test_tiling.py)."""
 import kornia.color
 import pytest
 import torch
 from torch import nn
 
+from helpers import photo, randomise_norms
 from texnets.color import keep_content_colors, luminance
 from texnets.errors import TexnetsError
 from texnets.generators import TransformerNet, TransformerNetConfig, build_generator
-from texnets.images import read_image, resize
-from texnets.tiling import calibration_windows, freeze_instance_norms, has_instance_norm, stylize
+from texnets.tiling import freeze_instance_norms
 
 
 def count(net: nn.Module) -> int:
     return sum(p.numel() for p in net.parameters())
-
-
-def randomise_norms(net: TransformerNet, seed: int = 0) -> TransformerNet:
-    """Non-trivial InstanceNorm affine parameters (a fresh net has weight 1, bias 0)."""
-    generator = torch.Generator().manual_seed(seed)
-    with torch.no_grad():
-        for module in net.modules():
-            if isinstance(module, nn.InstanceNorm2d):
-                module.weight.copy_(1 + 0.5 * torch.randn(module.weight.shape, generator=generator))
-                module.bias.copy_(0.3 * torch.randn(module.bias.shape, generator=generator))
-    return net
-
-
-def photo(path, size) -> torch.Tensor:
-    """A real photo as a (1, 3, H, W) tensor of exactly ``size``."""
-    return resize(read_image(path), tuple(size)).unsqueeze(0)
 
 
 def test_parameter_count_matches_the_reference():
@@ -114,75 +97,6 @@ def test_bad_hyper_parameters_raise_one_line_errors(overrides, message):
     assert message in str(error.value) and "\n" not in str(error.value)
     with pytest.raises(TexnetsError, match="unknown transformer-net hyper-parameter"):
         TransformerNet.from_config({"width": 0.25, "scales": 3})
-
-
-@pytest.fixture(scope="module")
-def scene(small_photos) -> torch.Tensor:
-    """A real photo at 150x206 (neither side a multiple of 4)."""
-    return photo(small_photos[0], (150, 206))
-
-
-@pytest.fixture(scope="module")
-def net() -> TransformerNet:
-    torch.manual_seed(0)
-    return randomise_norms(TransformerNet(width=0.25), seed=3).eval()
-
-
-def test_frozen_norms_reproduce_one_pass_and_tiles_reproduce_it_exactly(net, scene):
-    with torch.no_grad():
-        whole = net(scene)
-    frozen = freeze_instance_norms(net, scene)
-    assert not has_instance_norm(frozen) and has_instance_norm(net)  # a copy: the original is untouched
-    with torch.no_grad():
-        assert torch.allclose(frozen(scene), whole, atol=1e-5)
-    # With the statistics fixed, every tile sees its whole receptive field: tiles match one pass.
-    for block in (32, 48, 100):
-        tiled = stylize(frozen, scene, block=block)
-        assert tiled.shape == scene.shape
-        assert torch.allclose(tiled, whole, atol=1e-5), (block, (tiled - whole).abs().max())
-    # Small enough to fit in one block: one pass of the unmodified net.
-    assert torch.allclose(stylize(net, scene, block=256), whole, atol=1e-6)
-
-
-def test_calibrated_tiles_are_close_to_one_pass_and_have_no_seams(net, shared_data):
-    # Calibration windows have borders of their own, so their statistics approach the whole photo's only
-    # when they are large: a 384x256 photo in 128 px tiles (at 48 px on a 150x206 photo, an untrained net
-    # differs by ~0.09, mostly through the windows' reflection-padded borders).
-    kodaks = sorted((shared_data / "content").glob("kodim*.png"))
-    scene, other = photo(kodaks[0], (256, 384)), photo(kodaks[3], (256, 384))
-    block = 128
-    with torch.no_grad():
-        whole = net(scene)
-        alien = freeze_instance_norms(net, other)(scene)  # statistics of another photo, for scale
-    tiled = stylize(net, scene, block=block)  # instance norms calibrated on four 128x128 windows of the photo
-    assert tiled.shape == scene.shape
-    difference, baseline = (tiled - whole).abs().mean(), (alien - whole).abs().mean()
-    assert 0 < difference < 0.06 and difference < 0.35 * baseline, (difference, baseline)
-    assert torch.corrcoef(torch.stack([tiled.flatten(), whole.flatten()]))[0, 1] > 0.9
-    for dim, other_dim, length in ((-1, -2, scene.shape[-1]), (-2, -1, scene.shape[-2])):
-        boundaries = [b - 1 for b in range(block, length, block)]  # the step from b-1 to b crosses a seam
-        inside = [i for i in range(length - 1) if i not in boundaries]
-        # No edge in the image at the tile boundaries...
-        steps = tiled.diff(dim=dim).abs().mean(dim=(0, 1, other_dim))  # mean step between neighbouring columns/rows
-        assert steps[boundaries].mean() <= 1.5 * steps[inside].mean(), (dim, steps[boundaries], steps[inside].mean())
-        # ... and no jump there in the (smooth) deviation from one pass, which per-tile statistics would cause
-        # (1.2 and 1.8 when each window normalises itself; about 1 with shared statistics).
-        jumps = (tiled - whole).diff(dim=dim).abs().mean(dim=(0, 1, other_dim))
-        assert jumps[boundaries].mean() <= 1.3 * jumps[inside].mean(), (dim, jumps[boundaries], jumps[inside].mean())
-
-
-def test_calibration_windows_cover_the_image_on_the_stride_grid():
-    windows = calibration_windows(150, 206, 48, 4)
-    assert len(windows) == 4
-    for y0, y1, x0, x1 in windows:
-        assert y0 % 4 == 0 and x0 % 4 == 0 and y1 - y0 == 48 and x1 - x0 == 48 and y1 <= 150 and x1 <= 206
-    assert calibration_windows(40, 30, 48, 4) == [(0, 40, 0, 30)]  # one window when the image fits
-
-
-def test_bad_tile_blocks_are_refused(net, scene):
-    for block in (30, 8):
-        with pytest.raises(TexnetsError, match="multiple of 4 and at least 16"):
-            stylize(net, scene, block=block)
 
 
 def test_keep_content_colors_takes_the_chrominance_of_the_content(small_photos):
