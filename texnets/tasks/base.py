@@ -8,7 +8,9 @@ A task subclasses :class:`GeneratorTask`, owns a ``generator`` (a plain ``nn.Mod
 from __future__ import annotations
 
 import warnings
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import asdict
+from typing import Any
 
 import pytorch_lightning as pl
 import torch
@@ -87,13 +89,41 @@ class GeneratorTask(pl.LightningModule):
         weights, exemplar statistics): DDP must not broadcast them at every step."""
         return ("encoder.",)
 
-    def training_summary(self) -> dict:
-        """Plain facts about the training set-up recorded in checkpoints (e.g. exemplar, size)."""
+    def task_summary(self) -> dict:
+        """Plain facts about the task's set-up recorded in checkpoints (e.g. loss, layers); the DataModule's
+        own ``summary()`` (exemplar, size) is added by ``training_summary``."""
         return {}
 
     def calibration_inputs(self, batches: int) -> Iterable:
         """``batches`` fresh generator inputs for BatchNorm recalibration (none by default)."""
         return []
+
+    # -- what every task shares ----------------------------------------------------------------------
+    @staticmethod
+    def generator_config(config_class: type, generator) -> tuple[Any, dict]:
+        """The generator's config object from what the YAML gave (a mapping, None or the object itself),
+        and its plain-dict form. A task rebinds its ``generator`` argument to the dict before calling
+        ``save_hyperparameters()``, so hyper-parameters and checkpoints stay weights_only-loadable."""
+        config = generator if isinstance(generator, config_class) else config_class(**(generator or {}))
+        return config, asdict(config)
+
+    @property
+    def datamodule(self) -> pl.LightningDataModule | None:
+        """The DataModule of the trainer running this task; None for a task used on its own (tests,
+        notebooks), which is then given its targets directly (``set_exemplar`` and the like)."""
+        return getattr(self._trainer, "datamodule", None) if self._trainer is not None else None
+
+    def data(self, method: str) -> Callable | None:
+        """The attached DataModule's ``method`` (e.g. ``exemplar_image``), or None where there is none."""
+        return getattr(self.datamodule, method, None)
+
+    def training_summary(self) -> dict:
+        """What the checkpoint records of the training set-up: the task's facts and its DataModule's."""
+        summary = self.task_summary()
+        describe = self.data("summary")
+        if describe is not None:
+            summary.update(describe())
+        return summary
 
     # -- set-up --------------------------------------------------------------------------------------
     def setup(self, stage: str) -> None:

@@ -12,7 +12,6 @@ and to x (z, y) images.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import asdict
 
 import pytorch_lightning as pl
 import torch
@@ -97,8 +96,7 @@ class SolidTextureTask(GeneratorTask):
                  channels_last: bool = False, bn_recalibration_batches: int = 10, compile: bool = False):
         super().__init__(channels_last=channels_last, bn_recalibration_batches=bn_recalibration_batches,
                          compile=compile)
-        config = generator if isinstance(generator, SolidTextureNetConfig) else SolidTextureNetConfig(**(generator or {}))
-        generator = asdict(config)  # recorded as a plain dict: checkpoints stay weights_only-loadable
+        config, generator = self.generator_config(SolidTextureNetConfig, generator)
         self.save_hyperparameters()
         encoder_options = dict(encoder or {})
         self.style_layers = check_layers(layers, encoder_options.get("arch", "vgg19"))
@@ -116,14 +114,11 @@ class SolidTextureTask(GeneratorTask):
     def noise_spec(self) -> NoiseSpec:
         return self.generator.noise_spec
 
-    def _datamodule(self):
-        return getattr(self.trainer, "datamodule", None) if self._trainer is not None else None
-
     @property
     def axes(self) -> tuple[str, ...]:
         if self._exemplars is not None:
             return tuple(self._exemplars)
-        datamodule = self._datamodule()
+        datamodule = self.datamodule
         return datamodule.axes if datamodule is not None else AXES
 
     def set_exemplars(self, exemplars: dict[str, torch.Tensor]) -> None:
@@ -133,10 +128,10 @@ class SolidTextureTask(GeneratorTask):
     def prepare_targets(self, stage: str) -> None:
         exemplars = self._exemplars
         if exemplars is None:
-            datamodule = self._datamodule()
-            if datamodule is None or not hasattr(datamodule, "exemplar_images"):
+            exemplar_images = self.data("exemplar_images")
+            if exemplar_images is None:
                 raise TexnetsError("SolidTextureTask needs exemplars: use a SliceDataModule or call set_exemplars()")
-            exemplars = datamodule.exemplar_images()
+            exemplars = exemplar_images()
         encoder_device = next(iter(self.encoder.buffers())).device
         computed: dict[int, dict] = {}   # one encoder pass per distinct image (often one for all axes)
         with torch.no_grad():
@@ -154,7 +149,7 @@ class SolidTextureTask(GeneratorTask):
         self.encoder.to(memory_format=torch.channels_last)
 
     def calibration_inputs(self, batches: int):
-        datamodule = self._datamodule()
+        datamodule = self.datamodule
         edge, batch = (datamodule.slice_size, datamodule.slices_per_axis) if datamodule is not None else (32, 4)
         generator = torch.Generator().manual_seed(self.global_step)
         for index in range(batches):
@@ -163,12 +158,8 @@ class SolidTextureTask(GeneratorTask):
                                         generator)
             yield [n.to(self.device) for n in noise], offsets
 
-    def training_summary(self) -> dict:
-        datamodule = self._datamodule()
-        summary = {"loss": self.hparams.loss, "layers": list(self.style_layers), "axes": list(self.axes)}
-        if datamodule is not None and hasattr(datamodule, "summary"):
-            summary.update(datamodule.summary())
-        return summary
+    def task_summary(self) -> dict:
+        return {"loss": self.hparams.loss, "layers": list(self.style_layers), "axes": list(self.axes)}
 
     # -- objective -----------------------------------------------------------------------------------
     def slice_loss(self, images: torch.Tensor, axis: str, normalize: bool) -> torch.Tensor:
@@ -210,9 +201,9 @@ class SolidTextureTask(GeneratorTask):
 
     def on_fit_start(self) -> None:
         super().on_fit_start()
-        datamodule = self._datamodule()
-        if self.global_step == 0 and datamodule is not None and hasattr(datamodule, "exemplar_images"):
-            images = datamodule.exemplar_images()
+        exemplar_images = self.data("exemplar_images")
+        if self.global_step == 0 and exemplar_images is not None:
+            images = exemplar_images()
             self.log_image_grid("exemplars", torch.cat(list(images.values())), columns=len(images))
 
 

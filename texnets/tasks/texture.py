@@ -9,7 +9,6 @@ weights are non-persistent buffers and stay out of the checkpoints.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import asdict
 
 import pytorch_lightning as pl
 import torch
@@ -57,8 +56,7 @@ class TextureTask(GeneratorTask):
                  encoder: dict | None = None, lr: float = 0.1, lr_step: int = 300, lr_gamma: float = 0.8,
                  channels_last: bool = False, bn_recalibration_batches: int = 20):
         super().__init__(channels_last=channels_last, bn_recalibration_batches=bn_recalibration_batches)
-        config = generator if isinstance(generator, TextureNetConfig) else TextureNetConfig(**(generator or {}))
-        generator = asdict(config)  # recorded as a plain dict: checkpoints stay weights_only-loadable
+        config, generator = self.generator_config(TextureNetConfig, generator)
         self.save_hyperparameters()  # reads the (re-bound) init arguments
         encoder_options = dict(encoder or {})
         arch = encoder_options.get("arch", "vgg19")
@@ -87,10 +85,10 @@ class TextureTask(GeneratorTask):
     def prepare_targets(self, stage: str) -> None:
         exemplar = self._exemplar
         if exemplar is None:
-            datamodule = getattr(self.trainer, "datamodule", None) if self._trainer is not None else None
-            if datamodule is None or not hasattr(datamodule, "exemplar_image"):
+            exemplar_image = self.data("exemplar_image")
+            if exemplar_image is None:
                 raise TexnetsError("TextureTask needs an exemplar: use a NoiseDataModule or call set_exemplar()")
-            exemplar = datamodule.exemplar_image()
+            exemplar = exemplar_image()
         # Computed once, in float32, before Lightning moves the module to its device (they follow it).
         encoder_device = next(iter(self.encoder.buffers())).device
         with torch.no_grad():
@@ -101,18 +99,14 @@ class TextureTask(GeneratorTask):
         return ("encoder.", "style.")
 
     def calibration_inputs(self, batches: int):
-        datamodule = getattr(self.trainer, "datamodule", None) if self._trainer is not None else None
+        datamodule = self.datamodule
         batch_size, size = (datamodule.batch_size, datamodule.size) if datamodule is not None else (4, (64, 64))
         generator = torch.Generator().manual_seed(self.global_step)
         for _ in range(batches):
             yield self.noise_spec.sample(batch_size, size, generator=generator, device=self.device)
 
-    def training_summary(self) -> dict:
-        datamodule = getattr(self.trainer, "datamodule", None) if self._trainer is not None else None
-        summary = {"loss": self.hparams.loss, "layers": list(self.style_layers)}
-        if datamodule is not None and hasattr(datamodule, "summary"):
-            summary.update(datamodule.summary())
-        return summary
+    def task_summary(self) -> dict:
+        return {"loss": self.hparams.loss, "layers": list(self.style_layers)}
 
     # -- objective -----------------------------------------------------------------------------------
     def objective(self, images: torch.Tensor, normalize: bool | None = None):
@@ -163,10 +157,10 @@ class TextureTask(GeneratorTask):
             self.log_image_grid("exemplar", self._exemplar_for_display(), columns=1)
 
     def _exemplar_for_display(self):
-        datamodule = getattr(self.trainer, "datamodule", None)
         if self._exemplar is not None:
             return self._exemplar
-        return datamodule.exemplar_image() if datamodule is not None and hasattr(datamodule, "exemplar_image") else None
+        exemplar_image = self.data("exemplar_image")
+        return exemplar_image() if exemplar_image is not None else None
 
 
 class NoiseStream(IterableDataset):

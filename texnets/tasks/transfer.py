@@ -20,7 +20,6 @@ import os
 import random
 import warnings
 from collections.abc import Iterator, Sequence
-from dataclasses import asdict
 from pathlib import Path
 
 import kornia.augmentation
@@ -256,8 +255,7 @@ class TransferTask(GeneratorTask):
                  encoder: dict | None = None, lr: float = 1e-3, lr_step: int = 0, lr_gamma: float = 0.5,
                  channels_last: bool = False, compile: bool = False):
         super().__init__(channels_last=channels_last, bn_recalibration_batches=0, compile=compile)
-        config = generator if isinstance(generator, TransformerNetConfig) else TransformerNetConfig(**(generator or {}))
-        generator = asdict(config)  # a plain dict in the hyper-parameters: checkpoints stay weights_only-loadable
+        config, generator = self.generator_config(TransformerNetConfig, generator)
         self.save_hyperparameters()
         if not style:
             raise TexnetsError("model.style is required: a path, builtin:<name> or an https URL of the style image")
@@ -294,12 +292,8 @@ class TransferTask(GeneratorTask):
     def frozen_prefixes(self) -> tuple[str, ...]:
         return ("criterion.",)  # encoder weights, style statistics and the per-batch content targets
 
-    def training_summary(self) -> dict:
-        datamodule = getattr(self.trainer, "datamodule", None) if self._trainer is not None else None
-        summary = {"style": self.hparams.style, "style_size": self.hparams.style_size, "loss": self.hparams.loss}
-        if datamodule is not None and hasattr(datamodule, "summary"):
-            summary.update(datamodule.summary())
-        return summary
+    def task_summary(self) -> dict:
+        return {"style": self.hparams.style, "style_size": self.hparams.style_size, "loss": self.hparams.loss}
 
     # -- objective -----------------------------------------------------------------------------------
     def objective(self, content: torch.Tensor, stylised: torch.Tensor):
@@ -333,9 +327,9 @@ class TransferTask(GeneratorTask):
         super().on_fit_start()
         if self.global_step == 0 and self._style_image is not None:  # (a resumed run may lack the image)
             self.log_image_grid("style", self._style_image, columns=1)
-            datamodule = getattr(self.trainer, "datamodule", None)
-            if datamodule is not None and hasattr(datamodule, "validation_batch"):
-                self.log_image_grid("content", datamodule.validation_batch())
+            validation_batch = self.data("validation_batch")
+            if validation_batch is not None:
+                self.log_image_grid("content", validation_batch())
 
 
 __all__ = ["ContentCrops", "ContentImageDataModule", "TransferTask", "walk_images"]
