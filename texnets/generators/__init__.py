@@ -2,20 +2,19 @@
 losses, Lightning or files.
 
 ``GENERATORS`` maps the model type recorded in a checkpoint to the class that rebuilds it with
-``cls.from_config(dict)``; each class also offers ``config_dict()`` for the reverse direction.
-A new generator registers itself here.
+``cls.from_config(dict)``; ``config_dict()`` goes the other way (both from ``texnets.generators.base``).
+A new generator subclasses ``Generator`` and registers itself here.
 """
 from __future__ import annotations
 
-from torch import nn
-
 from texnets.errors import TexnetsError
+from texnets.generators.base import Generator
 from texnets.generators.skip_net import SkipNet, SkipNetConfig
 from texnets.generators.solid_net import SolidTextureNet, SolidTextureNetConfig
 from texnets.generators.texture_net import TextureNet, TextureNetConfig
 from texnets.generators.transformer_net import TransformerNet, TransformerNetConfig
 
-GENERATORS: dict[str, type[nn.Module]] = {
+GENERATORS: dict[str, type[Generator]] = {
     TextureNet.model_type: TextureNet,
     TransformerNet.model_type: TransformerNet,
     SolidTextureNet.model_type: SolidTextureNet,
@@ -23,7 +22,7 @@ GENERATORS: dict[str, type[nn.Module]] = {
 }
 
 
-def build_generator(model_type: str, config: dict) -> nn.Module:
+def build_generator(model_type: str, config: dict) -> Generator:
     """Rebuild a generator from its model type and hyper-parameters (as stored in a checkpoint)."""
     try:
         cls = GENERATORS[model_type]
@@ -33,5 +32,5 @@ def build_generator(model_type: str, config: dict) -> nn.Module:
     return cls.from_config(dict(config))
 
 
-__all__ = ["GENERATORS", "SkipNet", "SkipNetConfig", "SolidTextureNet", "SolidTextureNetConfig", "TextureNet",
+__all__ = ["GENERATORS", "Generator", "SkipNet", "SkipNetConfig", "SolidTextureNet", "SolidTextureNetConfig", "TextureNet",
            "TextureNetConfig", "TransformerNet", "TransformerNetConfig", "build_generator"]

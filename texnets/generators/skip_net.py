@@ -20,12 +20,13 @@ task pads its noise input to it and crops the output back.
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 
 import torch
 from torch import nn
 
 from texnets.errors import TexnetsError
+from texnets.generators.base import Generator
 
 UPSAMPLE_MODES = ("bilinear", "nearest", "transposed")
 PADDINGS = ("reflect", "zeros")
@@ -130,18 +131,15 @@ class SkipLevel(nn.Module):
         return self.up(self.join_norm(deeper))
 
 
-class SkipNet(nn.Module):
+class SkipNet(Generator):
     """``net(noise) -> image``: (N, input_channels, H, W) to (N, 3, H, W) in (0, 1) (sigmoid output)."""
 
     model_type = "skip_net"
+    config_class = SkipNetConfig
 
     def __init__(self, config: SkipNetConfig | None = None, **overrides):
         super().__init__()
-        if config is None:
-            config = SkipNetConfig(**overrides)
-        elif overrides:
-            config = SkipNetConfig(**{**asdict(config), **overrides})
-        self.config = config
+        self.config = config = self.resolve_config(config, overrides)
         level = None
         for index in reversed(range(config.levels)):  # built coarsest first: each level wraps the next
             in_channels = config.input_channels if index == 0 else config.down_channels[index - 1]
@@ -172,16 +170,6 @@ class SkipNet(nn.Module):
                                f"{self.size_multiple} and at least {self.min_size} px, not {width}x{height}; "
                                f"pad the input to {'x'.join(map(str, self.padded_size(height, width)[::-1]))}")
         return height, width
-
-    def config_dict(self) -> dict:
-        return asdict(self.config)
-
-    @classmethod
-    def from_config(cls, config: dict) -> SkipNet:
-        try:
-            return cls(SkipNetConfig(**config))
-        except TypeError as exc:
-            raise TexnetsError(f"unknown skip-net hyper-parameter: {exc}") from None
 
     # -- the network -------------------------------------------------------------------------------
     def forward(self, noise: torch.Tensor) -> torch.Tensor:

@@ -28,13 +28,14 @@ knows nothing about losses, Lightning or files.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from typing import List
 
 import torch
 from torch import nn
 
 from texnets.errors import TexnetsError
+from texnets.generators.base import Generator
 from texnets.noise import NoiseSpec
 
 AXES = ("z", "y", "x")   # a volume tensor is (N, 3, D, H, W): D runs along z, H along y, W along x
@@ -138,17 +139,17 @@ class UpsampleNorm3d(nn.Module):
         return self.norm(torch.nn.functional.interpolate(x, scale_factor=2.0, mode="nearest"))
 
 
-class SolidTextureNet(nn.Module):
+class SolidTextureNet(Generator):
     """``net(noise, offsets) -> volume``: K noise tensors (finest first) and the crop offsets of
     :func:`solid_layout`, to an (N, 3, D, H, W) volume. :meth:`layout` gives both for any block."""
 
     model_type = "solid_texture_net"
+    config_class = SolidTextureNetConfig
     __jit_unused_properties__ = ["noise_spec"]
 
     def __init__(self, config: SolidTextureNetConfig | None = None, **overrides):
         super().__init__()
-        config = SolidTextureNetConfig(**{**asdict(config or SolidTextureNetConfig()), **overrides})
-        self.config = config
+        self.config = config = self.resolve_config(config, overrides)
         self.scales = config.scales
         step, k = config.channel_step, config.scales
         # Index 0 is the coarsest level throughout: the forward pass runs coarse to fine.
@@ -170,16 +171,6 @@ class SolidTextureNet(nn.Module):
             raise TexnetsError(f"a solid block needs 3 sizes and 3 origin coordinates (z y x), "
                                f"got size {list(size)} and origin {list(origin)}")
         return solid_layout(self.config.scales, origin, size)
-
-    def config_dict(self) -> dict:
-        return asdict(self.config)
-
-    @classmethod
-    def from_config(cls, config: dict) -> "SolidTextureNet":
-        try:
-            return cls(SolidTextureNetConfig(**config))
-        except TypeError as exc:
-            raise TexnetsError(f"unknown solid-texture-net hyper-parameter: {exc}") from None
 
     # -- the network -------------------------------------------------------------------------------
     def forward(self, noise: List[torch.Tensor], offsets: List[List[int]]) -> torch.Tensor:

@@ -21,12 +21,13 @@ exported on its own.
 """
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 
 import torch
 from torch import nn
 
 from texnets.errors import TexnetsError
+from texnets.generators.base import Generator
 from texnets.noise import NoiseSpec, check_size
 
 NORMS = ("batch", "instance")
@@ -100,17 +101,17 @@ class UpsampleNorm(nn.Module):
         return self.norm(torch.nn.functional.interpolate(x, scale_factor=2.0, mode="nearest"))
 
 
-class TextureNet(nn.Module):
+class TextureNet(Generator):
     """``net(noise) -> images``: a list of K noise tensors, finest first (see texnets.noise), to
     (N, 3, H, W) images whose size is the finest level's."""
 
     model_type = "texture_net"
+    config_class = TextureNetConfig
     __jit_unused_properties__ = ["noise_spec", "size_multiple"]  # Python-side helpers, not exported
 
     def __init__(self, config: TextureNetConfig | None = None, **overrides):
         super().__init__()
-        config = TextureNetConfig(**{**asdict(config or TextureNetConfig()), **overrides})
-        self.config = config
+        self.config = config = self.resolve_config(config, overrides)
         self.scales = config.scales
         step, k = config.channel_step, config.scales
         # Index 0 is the coarsest level throughout: the forward pass runs coarse to fine.
@@ -132,16 +133,6 @@ class TextureNet(nn.Module):
 
     def check_size(self, size) -> tuple[int, int]:
         return check_size(size, self.config.scales)
-
-    def config_dict(self) -> dict:
-        return asdict(self.config)
-
-    @classmethod
-    def from_config(cls, config: dict) -> "TextureNet":
-        try:
-            return cls(TextureNetConfig(**config))
-        except TypeError as exc:
-            raise TexnetsError(f"unknown texture-net hyper-parameter: {exc}") from None
 
     def set_padding(self, mode: str) -> "TextureNet":
         """Switch every convolution's padding (e.g. to ``circular`` for seamlessly wrapping output).

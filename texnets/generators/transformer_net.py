@@ -21,13 +21,14 @@ output_range = 150/255), so it stays near [0, 1] without clamping during trainin
 """
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
 from texnets.errors import TexnetsError
+from texnets.generators.base import Generator
 
 UPSAMPLINGS = ("nearest", "transposed")
 
@@ -103,16 +104,16 @@ class UpsampleConv(nn.Module):
         return F.relu(self.norm(self.conv(x)))
 
 
-class TransformerNet(nn.Module):
+class TransformerNet(Generator):
     """``net(images) -> stylised images``: (N, 3, H, W) in [0, 1] to the same shape."""
 
     model_type = "transformer_net"
+    config_class = TransformerNetConfig
     size_multiple = 4  # two stride-2 stages; other sizes are padded internally
 
     def __init__(self, config: TransformerNetConfig | None = None, **overrides):
         super().__init__()
-        config = TransformerNetConfig(**{**asdict(config or TransformerNetConfig()), **overrides})
-        self.config = config
+        self.config = config = self.resolve_config(config, overrides)
         c32, c64, c128 = config.channels(32), config.channels(64), config.channels(128)
         self.encoder = nn.Sequential(ConvLayer(3, c32, 9), ConvLayer(c32, c64, 3, stride=2),
                                      ConvLayer(c64, c128, 3, stride=2))
@@ -120,16 +121,6 @@ class TransformerNet(nn.Module):
         self.decoder = nn.Sequential(UpsampleConv(c128, c64, config.upsample), UpsampleConv(c64, c32, config.upsample),
                                      ConvLayer(c32, 3, 9, relu=False, norm=False))
         self.output_range = float(config.output_range)
-
-    def config_dict(self) -> dict:
-        return asdict(self.config)
-
-    @classmethod
-    def from_config(cls, config: dict) -> "TransformerNet":
-        try:
-            return cls(TransformerNetConfig(**config))
-        except TypeError as exc:
-            raise TexnetsError(f"unknown transformer-net hyper-parameter: {exc}") from None
 
     def receptive_margin(self) -> int:
         """Input pixels of context, on each side, that one output pixel can depend on (for tiling).
