@@ -39,7 +39,7 @@ import torch
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 from bench._report import machine, peak_rss_mb, today, update_section  # noqa: E402
-from texnets import metrics  # noqa: E402
+from texnets import evaluation  # noqa: E402
 from texnets.errors import TexnetsError  # noqa: E402
 from texnets.images import load_image, save_image  # noqa: E402
 
@@ -63,17 +63,17 @@ def images_per_second(function, batch: torch.Tensor, repeats: int) -> float:
 def throughput(size: int, batch: int, repeats: int) -> list[str]:
     images = torch.rand(batch, 3, size, size, generator=torch.Generator().manual_seed(0))
     rows = []
-    vgg = metrics.PooledVGGFeatures("pool5", size=224)
+    vgg = evaluation.PooledVGGFeatures("pool5", size=224)
     rows.append(f"| FID features, VGG19 pool5 (offline FID-VGG19; input resized to 224²) | {size}² | {batch} | "
                 f"{images_per_second(vgg, images, repeats):.2f} images/s |")
     try:
-        inception = metrics.InceptionPooledFeatures(metrics.load_inception())
+        inception = evaluation.InceptionPooledFeatures(evaluation.load_inception())
         rows.append(f"| FID features, InceptionV3 pool3 (standard FID; resized to 299²) | {size}² | {batch} | "
                     f"{images_per_second(inception, images, repeats):.2f} images/s |")
     except TexnetsError as exc:
         rows.append(f"| FID features, InceptionV3 pool3 (standard FID) | {size}² | {batch} | not available here: "
                     f"{str(exc).split(';')[0]} |")
-    lpips_model, _ = metrics.load_lpips("alex", random_backbone=True)
+    lpips_model, _ = evaluation.load_lpips("alex", random_backbone=True)
     others = images.flip(0)
     pairs = images_per_second(lambda x: lpips_model(x, others, normalize=True), images, repeats)
     rows.append(f"| LPIPS-alex, **random backbone** (ImageNet weights offline here; same network cost) | {size}² | "
@@ -83,7 +83,7 @@ def throughput(size: int, batch: int, repeats: int) -> list[str]:
 
 def stream_child(folder: str, count: int, size: int) -> dict:
     """In a fresh process: FID/KID (VGG19 pool5) of ``count`` PNGs against as many, from disk."""
-    from texnets.metrics import Evaluator, MetricOptions, Reference, find_images
+    from texnets.evaluation import Evaluator, MetricOptions, Reference, find_images
     generated, references = find_images(Path(folder) / "generated"), find_images(Path(folder) / "references")
     generated, references = generated[:count], references[:count]
     options = MetricOptions(metrics=["fid", "kid"], fid_extractor="vgg19", progress=False, batch_size=8)

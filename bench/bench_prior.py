@@ -38,8 +38,8 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 from bench._report import machine, today, update_section  # noqa: E402
 from texnets.images import load_image, save_image  # noqa: E402
-from texnets.metrics import psnr_ssim  # noqa: E402
-from texnets.tasks.prior import DeepImagePriorDataModule, quantize  # noqa: E402
+from texnets.quality import psnr_ssim, quantize  # noqa: E402
+from texnets.tasks.prior import DeepImagePriorDataModule  # noqa: E402
 
 CONTENT = REPO.parent / "shared" / "data" / "content"
 PHOTOS = ("kodim03.png", "kodim08.png")      # Kodak: caps (smooth areas), a building facade (fine detail)

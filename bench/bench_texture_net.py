@@ -169,14 +169,14 @@ def real_windows(exemplar: torch.Tensor, size: int, stride: int) -> torch.Tensor
 
 @functools.cache
 def _feature_distance():
-    from texnets.metrics import VGGFeatureDistance
+    from texnets.evaluation import VGGFeatureDistance
     return VGGFeatureDistance().eval()
 
 
 def diversity(images: torch.Tensor) -> float:
     """Mean distance over every pair of the images: evaluate.py's offline diversity figure (LPIPS'
     formula with uniform weights on the bundled VGG19). 0 for a generator that ignores its noise."""
-    from texnets.metrics import PairwiseDiversity
+    from texnets.evaluation import PairwiseDiversity
     pairs = PairwiseDiversity(max_samples=len(images))
     pairs.add(images)
     return pairs.compute(_feature_distance(), "cpu").mean

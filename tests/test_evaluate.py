@@ -12,7 +12,6 @@ import yaml
 
 import evaluate
 from helpers import call_main_out, make_texture_checkpoint, make_transfer_checkpoint
-from texnets import metrics
 from texnets.errors import TexnetsError
 from texnets.images import load_image, save_image
 
@@ -55,7 +54,7 @@ def no_inception(monkeypatch):
     """The standard Inception is unavailable, as on any machine without torch-fidelity or its weights."""
     def unavailable():
         raise TexnetsError("the InceptionV3 FID weights are not cached and could not be downloaded (test)")
-    monkeypatch.setattr(metrics, "load_inception", unavailable)
+    monkeypatch.setattr("texnets.evaluation.evaluator.load_inception", unavailable)
 
 
 # --------------------------------------------------------------------------------------------------

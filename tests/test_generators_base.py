@@ -19,3 +19,8 @@ def test_config_round_trip_and_unknown_keys(model_type):
     assert [p.shape for p in rebuilt.parameters()] == [p.shape for p in net.parameters()]
     with pytest.raises(TexnetsError, match=f"unknown {model_type.replace('_', '-')} hyper-parameter"):
         build_generator(model_type, {**net.config_dict(), "no_such_option": 1})
+
+
+def test_overrides_without_a_config_follow_the_fields_they_depend_on():
+    net = GENERATORS["skip_net"](levels=2, down_channels=8, up_channels=8)  # per-level lists of 2, not 5
+    assert net.config.levels == 2 and net.config.down_channels == [8, 8] and len(net.config.skip_channels) == 2

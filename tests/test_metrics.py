@@ -1,4 +1,4 @@
-"""texnets.metrics: each metric behaves as its definition says (zero for identical inputs, growing with
+"""texnets.evaluation: each metric behaves as its definition says (zero for identical inputs, growing with
 the difference), the offline paths are labelled and explained, and pairing refuses what it cannot match."""
 import statistics
 import urllib.error
@@ -8,7 +8,7 @@ import pytest
 import scipy.linalg
 import torch
 
-from texnets import metrics
+from texnets import evaluation
 from texnets.errors import TexnetsError
 from texnets.images import load_image
 
@@ -33,11 +33,11 @@ def noisy(images: torch.Tensor, sigma: float, seed: int = 1) -> torch.Tensor:
 
 @pytest.fixture(scope="module")
 def pooled_features():
-    return metrics.PooledVGGFeatures("pool2", size=SMALL)
+    return evaluation.PooledVGGFeatures("pool2", size=SMALL)
 
 
 def set_distances(real_features: torch.Tensor, fake_features: torch.Tensor) -> dict:
-    sets = metrics.SetDistances(real_features.shape[1], kid_subsets=20)
+    sets = evaluation.SetDistances(real_features.shape[1], kid_subsets=20)
     for start in range(0, len(real_features), 5):  # fed in batches, as the evaluator streams them
         sets.update(real_features[start:start + 5], real=True)
         sets.update(fake_features[start:start + 5], real=False)
@@ -67,7 +67,7 @@ def test_frechet_distance_matches_the_scipy_sqrtm_formula():
     a, b = rng.normal(size=(200, 6)), rng.normal(size=(200, 6)) @ rng.normal(size=(6, 6)) + 0.5
     mu1, mu2, cov1, cov2 = a.mean(0), b.mean(0), np.cov(a, rowvar=False), np.cov(b, rowvar=False)
     expected = ((mu1 - mu2) ** 2).sum() + np.trace(cov1 + cov2 - 2 * scipy.linalg.sqrtm(cov1 @ cov2).real)
-    got = metrics.frechet_distance(*(torch.from_numpy(t) for t in (mu1, cov1, mu2, cov2)))
+    got = evaluation.frechet_distance(*(torch.from_numpy(t) for t in (mu1, cov1, mu2, cov2)))
     assert got == pytest.approx(expected, rel=1e-6)
 
 
@@ -76,27 +76,27 @@ def test_sifid_is_zero_for_identical_images_and_positive_otherwise():
     encoder = VGGEncoder(["pool1"])
     image, other = crops("gravel", 1, 48), noisy(crops("gravel", 1, 48), 0.2)
     with torch.no_grad():
-        (m1, c1), (m2, c2) = (metrics.position_statistics(encoder(x)["pool1"] / 255) for x in (image, other))
-    identical = metrics.frechet_distance(m1[0], c1[0], m1[0], c1[0])
-    different = metrics.frechet_distance(m1[0], c1[0], m2[0], c2[0])
+        (m1, c1), (m2, c2) = (evaluation.position_statistics(encoder(x)["pool1"] / 255) for x in (image, other))
+    identical = evaluation.frechet_distance(m1[0], c1[0], m1[0], c1[0])
+    different = evaluation.frechet_distance(m1[0], c1[0], m2[0], c2[0])
     assert abs(identical) < 1e-6 * different and different > 0.01
 
 
 def test_lpips_diversity_is_zero_for_identical_samples_random_backbone():
-    model, label = metrics.load_lpips("alex", random_backbone=True)
+    model, label = evaluation.load_lpips("alex", random_backbone=True)
     assert "RANDOM backbone" in label and "tests only" in label
-    same = metrics.PairwiseDiversity(max_samples=4)
+    same = evaluation.PairwiseDiversity(max_samples=4)
     same.add(crops("coffee", 1).expand(4, -1, -1, -1))
     assert same.compute(model, "cpu").mean == pytest.approx(0.0, abs=1e-6)
-    varied = metrics.PairwiseDiversity(max_samples=3)
+    varied = evaluation.PairwiseDiversity(max_samples=3)
     varied.add(crops("coffee", 5))  # keeps the first 3 only
     stat = varied.compute(model, "cpu")
     assert len(varied.images) == 3 and stat.count == 3 and stat.mean > 1e-3
 
 
 def test_vgg_feature_diversity_is_zero_for_identical_samples_and_grows_with_difference():
-    distance = metrics.VGGFeatureDistance()
-    same = metrics.PairwiseDiversity(max_samples=3)
+    distance = evaluation.VGGFeatureDistance()
+    same = evaluation.PairwiseDiversity(max_samples=3)
     same.add(crops("coffee", 1).expand(3, -1, -1, -1))
     assert same.compute(distance, "cpu").mean == pytest.approx(0.0, abs=1e-6)
     image = crops("coffee", 1)
@@ -114,7 +114,7 @@ def test_lpips_without_backbone_weights_is_one_clear_line(tmp_path, monkeypatch)
         raise urllib.error.URLError("no network (test)")
     monkeypatch.setattr(torch.hub, "download_url_to_file", offline)
     with pytest.raises(TexnetsError) as error:
-        metrics.load_lpips("alex")
+        evaluation.load_lpips("alex")
     message = str(error.value)
     assert "\n" not in message and "alexnet-owt-7be5be79.pth" in message and str(tmp_path) in message
 
@@ -127,13 +127,13 @@ def test_style_distances_order_the_texture_below_noise():
     noise = torch.rand(1, 3, 48, 48, generator=torch.Generator().manual_seed(0))
     totals = {}
     for name, image in (("texture", texture), ("noise", noise)):
-        distances = metrics.StyleDistances(layers)
+        distances = evaluation.StyleDistances(layers)
         with torch.no_grad():
             distances.set_exemplar(encoder(exemplar))
             distances.update(encoder(image))
         totals[name] = {stat: sum(distances.stats[(stat, layer)].mean for layer in layers)
-                        for stat in metrics.STYLE_STATISTICS}
-    for stat in metrics.STYLE_STATISTICS:
+                        for stat in evaluation.STYLE_STATISTICS}
+    for stat in evaluation.STYLE_STATISTICS:
         assert totals["texture"][stat] < 0.5 * totals["noise"][stat], stat
 
 
@@ -143,7 +143,7 @@ def test_sliced_wasserstein_distance_is_reproducible():
     exemplar, image = crops("gravel", 2, seed=5).split(1)
     values = []
     for _ in range(2):
-        distances = metrics.StyleDistances(["relu1_1"], statistics=["sw"])
+        distances = evaluation.StyleDistances(["relu1_1"], statistics=["sw"])
         with torch.no_grad():
             distances.set_exemplar(encoder(exemplar))
             distances.update(encoder(image))
@@ -153,15 +153,15 @@ def test_sliced_wasserstein_distance_is_reproducible():
 
 def test_psnr_and_ssim_of_identical_and_noisy_images():
     images = crops("astronaut", 2)
-    psnr, ssim = metrics.psnr_ssim(images, images)
+    psnr, ssim = evaluation.psnr_ssim(images, images)
     assert torch.isinf(psnr).all() and torch.allclose(ssim, torch.ones(2))
-    psnr, ssim = metrics.psnr_ssim(noisy(images, 0.1), images)
+    psnr, ssim = evaluation.psnr_ssim(noisy(images, 0.1), images)
     assert (15 < psnr).all() and (psnr < 30).all() and (ssim < 0.9).all()
 
 
 def test_running_stat_matches_statistics_module():
     values = [3.0, 1.5, 7.25, -2.0, 4.0]
-    stat = metrics.RunningStat()
+    stat = evaluation.RunningStat()
     stat.add(torch.tensor(values[:3]))
     for value in values[3:]:
         stat.add(value)
@@ -173,17 +173,17 @@ def test_running_stat_matches_statistics_module():
 def test_pairing_by_name_by_order_and_refusals(tmp_path):
     from pathlib import Path
     gen = [Path("g/b.png"), Path("g/a.png")]
-    assert metrics.pair_images(gen, [Path("r/a.jpg"), Path("r/b.jpg")]) == [
+    assert evaluation.pair_images(gen, [Path("r/a.jpg"), Path("r/b.jpg")]) == [
         (Path("g/b.png"), Path("r/b.jpg")), (Path("g/a.png"), Path("r/a.jpg"))]
     with pytest.raises(TexnetsError, match="mismatched pairs: generated b.png has no reference"):
-        metrics.pair_images(gen, [Path("r/a.jpg"), Path("r/c.jpg")])
+        evaluation.pair_images(gen, [Path("r/a.jpg"), Path("r/c.jpg")])
     with pytest.raises(TexnetsError, match="reference c.jpg has no generated image"):
-        metrics.pair_images(gen, [Path("r/a.jpg"), Path("r/b.jpg"), Path("r/c.jpg")])
+        evaluation.pair_images(gen, [Path("r/a.jpg"), Path("r/b.jpg"), Path("r/c.jpg")])
     with pytest.raises(TexnetsError, match="named 'a'"):
-        metrics.pair_images([Path("g/a.png"), Path("g/x/a.png")], [Path("r/a.png")])
-    assert metrics.pair_images(gen, [Path("r/1.png"), Path("r/2.png")], by="order")[0] == (gen[0], Path("r/1.png"))
+        evaluation.pair_images([Path("g/a.png"), Path("g/x/a.png")], [Path("r/a.png")])
+    assert evaluation.pair_images(gen, [Path("r/1.png"), Path("r/2.png")], by="order")[0] == (gen[0], Path("r/1.png"))
     with pytest.raises(TexnetsError, match="counts differ"):
-        metrics.pair_images(gen, [Path("r/1.png")], by="order")
+        evaluation.pair_images(gen, [Path("r/1.png")], by="order")
 
 
 def test_stream_batches_groups_equal_sizes_and_keeps_order(tmp_path):
@@ -192,7 +192,7 @@ def test_stream_batches_groups_equal_sizes_and_keeps_order(tmp_path):
     paths = []
     for i, size in enumerate(sizes):
         paths.append(save_image(torch.full((1, 3, size, size), i / 10), tmp_path / f"{i}.png"))
-    batches = list(metrics.stream_batches([(p,) for p in paths], batch_size=2, progress=False))
+    batches = list(evaluation.stream_batches([(p,) for p in paths], batch_size=2, progress=False))
     assert [len(rows) for rows, _ in batches] == [2, 1, 1, 1]
     assert [rows[0][0].name for rows, _ in batches] == ["0.png", "2.png", "3.png", "4.png"]
     assert batches[2][1][0].shape == (1, 3, 40, 40)
@@ -204,11 +204,11 @@ def test_inception_extractors_wiring_with_random_weights(monkeypatch):
     fidelity = pytest.importorskip("torch_fidelity.feature_extractor_inceptionv3")
     monkeypatch.setattr(fidelity, "load_state_dict_from_url", lambda *args, **kwargs: {})
     monkeypatch.setattr(fidelity.FeatureExtractorInceptionV3, "load_state_dict", lambda self, state: None)
-    inception = metrics.load_inception()
+    inception = evaluation.load_inception()
     images = crops("coffee", 2, 64)
     with torch.no_grad():
-        assert metrics.InceptionPooledFeatures(inception)(images).shape == (2, 2048)
-        early64 = metrics.InceptionEarlyFeatures(inception, 64)(images)
-        early192 = metrics.InceptionEarlyFeatures(inception, 192)(images)
+        assert evaluation.InceptionPooledFeatures(inception)(images).shape == (2, 2048)
+        early64 = evaluation.InceptionEarlyFeatures(inception, 64)(images)
+        early192 = evaluation.InceptionEarlyFeatures(inception, 192)(images)
     assert early64.shape[:2] == (2, 64) and early64.shape[-1] > early192.shape[-1] > 1
     assert early192.shape[:2] == (2, 192)

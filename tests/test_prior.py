@@ -15,8 +15,8 @@ from texnets.errors import TexnetsError
 from texnets.generators import GENERATORS, build_generator
 from texnets.generators.skip_net import SkipNet, SkipNetConfig
 from texnets.images import load_image, read_image, save_image
-from texnets.metrics import psnr_ssim
-from texnets.tasks.prior import DeepImagePriorDataModule, DeepImagePriorTask, RestorationImages, quantize
+from texnets.quality import psnr_ssim, quantize
+from texnets.tasks.prior import DeepImagePriorDataModule, DeepImagePriorTask, RestorationImages
 
 REPO = Path(__file__).resolve().parents[1]
 SMALL_NET = {"input_channels": 8, "levels": 3, "down_channels": 16, "up_channels": 16, "skip_channels": 4}

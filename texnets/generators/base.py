@@ -19,9 +19,14 @@ class Generator(nn.Module):
 
     @classmethod
     def resolve_config(cls, config=None, overrides: dict | None = None):
-        """A fresh config: ``config`` (default: the class's defaults) with ``overrides`` applied, validated by
-        the dataclass. Always a copy, so changing a generator's config never changes the caller's."""
-        return cls.config_class(**{**asdict(config or cls.config_class()), **(overrides or {})})
+        """A fresh config: ``config`` with ``overrides`` applied, or the defaults with them, validated by the
+        dataclass. Always a new object, so changing a generator's config never changes the caller's.
+
+        Without a ``config`` the overrides go straight to the dataclass, not over a default instance: a
+        default can depend on another field (SkipNet's per-level channel lists follow ``levels``)."""
+        if config is None:
+            return cls.config_class(**(overrides or {}))
+        return cls.config_class(**{**asdict(config), **(overrides or {})})
 
     def config_dict(self) -> dict:
         """The hyper-parameters as plain types, as checkpoints store them (weights_only-loadable)."""

@@ -26,7 +26,7 @@ enters the loss.
 from __future__ import annotations
 
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytorch_lightning as pl
@@ -37,7 +37,7 @@ from torch.utils.data import DataLoader
 from texnets.errors import TexnetsError
 from texnets.generators.skip_net import SkipNet, SkipNetConfig
 from texnets.images import load_image, resize, save_image, save_json
-from texnets.metrics import psnr_ssim
+from texnets.quality import psnr_ssim, quantize
 from texnets.tasks.base import GeneratorTask
 
 TASKS = ("denoise", "super_resolve", "inpaint")
@@ -69,11 +69,6 @@ def _size_text(image: torch.Tensor) -> str:
 def area_downsample(image: torch.Tensor, factor: int) -> torch.Tensor:
     """The super-resolution degradation: each factor×factor block becomes its mean (area resampling)."""
     return F.avg_pool2d(image, factor) if factor > 1 else image
-
-
-def quantize(image: torch.Tensor) -> torch.Tensor:
-    """Round to 8 bits, so metrics describe exactly what the saved PNG holds."""
-    return (image.detach().float().clamp(0, 1) * 255).round() / 255
 
 
 class DeepImagePriorDataModule(pl.LightningDataModule):
@@ -272,8 +267,7 @@ class DeepImagePriorTask(GeneratorTask):
                  eval_every: int = 10, snapshot_every: int = 250, seed: int = 0,
                  channels_last: bool = False, compile: bool = False):
         super().__init__(channels_last=channels_last, compile=compile)
-        config = generator if isinstance(generator, SkipNetConfig) else SkipNetConfig(**(generator or {}))
-        generator = asdict(config)  # recorded as a plain dict: checkpoints stay weights_only-loadable
+        config, generator = self.generator_config(SkipNetConfig, generator)
         self.save_hyperparameters()
         if task not in TASKS:
             raise TexnetsError(f"unknown Deep Image Prior task {task!r}; choose one of {', '.join(TASKS)}")
@@ -292,10 +286,10 @@ class DeepImagePriorTask(GeneratorTask):
 
     # -- targets -------------------------------------------------------------------------------------
     def prepare_targets(self, stage: str) -> None:
-        datamodule = getattr(self.trainer, "datamodule", None) if self._trainer is not None else None
-        if datamodule is None or not hasattr(datamodule, "load"):
+        load = self.data("load")
+        if load is None:
             raise TexnetsError("DeepImagePriorTask needs a DeepImagePriorDataModule")
-        self.set_images(datamodule.load(self.task))
+        self.set_images(load(self.task))
 
     def set_images(self, images: RestorationImages) -> None:
         """Fit these images (instead of asking the data module); creates the fixed noise input."""
@@ -314,13 +308,10 @@ class DeepImagePriorTask(GeneratorTask):
     def frozen_prefixes(self) -> tuple[str, ...]:
         return ("net_input", "target_")
 
-    def training_summary(self) -> dict:
-        datamodule = getattr(self.trainer, "datamodule", None) if self._trainer is not None else None
+    def task_summary(self) -> dict:
         summary = {"task": self.task}
         if self.images is not None:
             summary["size"] = list(self.images.output_size)
-        if datamodule is not None and hasattr(datamodule, "summary"):
-            summary.update(datamodule.summary())
         return summary
 
     # -- the loss ------------------------------------------------------------------------------------

@@ -1,0 +1,40 @@
+"""Presentation: a figure as text, an evaluation as a markdown table."""
+from __future__ import annotations
+
+from pathlib import Path
+
+from texnets.evaluation.results import Evaluation
+from texnets.images import atomic_path
+
+
+def format_value(value: float | None, std: float | None = None) -> str:
+    if value is None:
+        return "n/a"
+    text = f"{value:.4g}"
+    return f"{text} ± {std:.2g}" if std is not None else text
+
+
+def markdown_table(evaluation: Evaluation) -> str:
+    """One row per figure, with its extractor and image count beside it."""
+    lines = ["| metric | value | images | extractor | note |", "|---|---|---|---|---|"]
+    for r in evaluation.results:
+        lines.append(f"| {r.name} | {format_value(r.value, r.std)} | {r.images} | {r.extractor} | {r.note} |")
+    for metric, reason in evaluation.skipped.items():
+        lines.append(f"| {metric} | skipped | | | {reason} |")
+    for metric, reason in evaluation.fallbacks.items():
+        lines.append(f"\n{metric.upper()}: the standard extractor was not used: {reason}.")
+    return "\n".join(lines)
+
+
+def write_text(text: str, path: Path) -> None:
+    with atomic_path(path) as tmp:
+        Path(tmp).write_text(text)
+
+
+def print_evaluation(evaluation: Evaluation, prefix: str = "") -> None:
+    """Each figure with its extractor and image count beside it."""
+    for r in evaluation.results:
+        note = f"; {r.note}" if r.note and r.metric in ("fid", "kid", "psnr") else ""
+        print(f"{prefix}{r.name}: {format_value(r.value, r.std)}  [{r.images}; {r.extractor}{note}]")
+    for metric, reason in evaluation.skipped.items():
+        print(f"{prefix}{metric}: skipped ({reason})")
