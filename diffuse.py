@@ -29,9 +29,9 @@ from pathlib import Path
 import torch
 
 from texnets import diffusion, optim
-from texnets.cli import environment, main_guard, parse_size, pick_device, report_path
+from texnets.cli import environment, main_guard, markdown_table, parse_size, pick_device, report_path
 from texnets.errors import TexnetsError
-from texnets.images import atomic_path, labelled_grid, load_image, save_image, save_json
+from texnets.images import labelled_grid, load_image, save_image, save_json, write_text
 from texnets.losses import STYLE_LOSSES, PerceptualCriterion
 from texnets.vgg import GATYS_CONTENT_LAYERS, GATYS_STYLE_LAYERS, VGGEncoder, check_layers
 
@@ -113,18 +113,6 @@ def format_loss(value: float | None) -> str:
     return "n/a" if value is None else f"{value:.6g}"
 
 
-def markdown_table(headers: list[str], rows: list[list]) -> str:
-    lines = ["| " + " | ".join(headers) + " |", "|" + "---|" * len(headers)]
-    lines += ["| " + " | ".join(str(cell).replace("|", "\\|") for cell in row) + " |" for row in rows]
-    return "\n".join(lines) + "\n"
-
-
-def write_text(text: str, path: Path) -> Path:
-    with atomic_path(path) as tmp:
-        Path(tmp).write_text(text)
-    return path
-
-
 def save_intermediates(result: diffusion.DiffusionResult, folder: Path) -> list[dict]:
     """Each step's x̂0 as step_{index}_t{timestep}.png, and the table as steps.md and steps.json."""
     rows = []
@@ -132,8 +120,8 @@ def save_intermediates(result: diffusion.DiffusionResult, folder: Path) -> list[
         name = f"step_{record.index:03d}_t{record.timestep:04d}.png"
         save_image(record.image.float() / 255, folder / name)
         rows.append({"index": record.index, "timestep": record.timestep, "style_loss": record.style_loss, "image": name})
-    table = markdown_table(["index", "timestep", "style loss", "x̂0"],
-                           [[r["index"], r["timestep"], format_loss(r["style_loss"]), f"![]({r['image']})"] for r in rows])
+    cells = [[r["index"], r["timestep"], format_loss(r["style_loss"]), f"![]({r['image']})"] for r in rows]
+    table = markdown_table(["index", "timestep", "style loss", "x̂0"], cells) + "\n"
     write_text(table, folder / "steps.md")
     save_json({"steps": rows, "final_style_loss": result.style_loss}, folder / "steps.json")
     return rows
@@ -252,7 +240,7 @@ def compare_command(args: argparse.Namespace) -> int:
     save_image(labelled_grid(images, labels, cell=min(256, max(session.size))), output)
     table = markdown_table(["method", "style loss", "seconds", "image", "what"],
                            [[r["method"], format_loss(r["style_loss"]), r["seconds"], r["image"], r["description"]]
-                            for r in table_rows])
+                            for r in table_rows]) + "\n"
     table_path = write_text(table, output.with_suffix(".md"))
     report = base_report(args, session)
     report.update(grid=str(output), table=str(table_path), rows=table_rows,

@@ -37,8 +37,8 @@ from texnets.evaluation import (DIVERSITY_EXTRACTORS, FID_EXTRACTORS, INCEPTION_
                                 MetricOptions, Reference, compare, find_images, is_image_set, markdown_table,
                                 pair_images)
 from texnets.evaluation.compare import COMPARE_METHODS
-from texnets.evaluation.report import print_evaluation, write_text
-from texnets.images import save_json
+from texnets.evaluation.report import print_evaluation
+from texnets.images import save_json, write_text
 from texnets.vgg import GATYS_CONTENT_LAYERS, GATYS_STYLE_LAYERS
 
 

@@ -1,6 +1,6 @@
 """What every front door (optimize.py, train.py, synthesize.py, evaluate.py, diffuse.py) shares: one-line
-errors, warnings without source lines, device choice and synchronisation, the --size flag, and the JSON
-report written next to each output."""
+errors, warnings without source lines, device choice and synchronisation, the --size flag, the JSON
+report written next to each output, and markdown tables."""
 from __future__ import annotations
 
 import functools
@@ -79,6 +79,13 @@ def parse_size(values, minimum: int = 16, square: bool = False) -> int | tuple[i
     if len(values) == 1:
         return (values[0], values[0]) if square else values[0]
     return values[0], values[1]
+
+
+def markdown_table(headers: list[str], rows: list[list]) -> str:
+    """A markdown table (no trailing newline); a ``|`` inside a cell is escaped."""
+    lines = ["| " + " | ".join(str(cell) for cell in headers) + " |", "|" + "---|" * len(headers)]
+    lines += ["| " + " | ".join(str(cell).replace("|", "\\|") for cell in row) + " |" for row in rows]
+    return "\n".join(lines)
 
 
 def environment() -> dict:

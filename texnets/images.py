@@ -237,6 +237,14 @@ def save_image(image: torch.Tensor, path: str | os.PathLike, quality: int = 95) 
     return path
 
 
+def write_text(text: str, path: str | os.PathLike) -> Path:
+    """Write a text file (a markdown table, a report) atomically."""
+    path = Path(path)
+    with atomic_path(path) as tmp:
+        Path(tmp).write_text(text)
+    return path
+
+
 def save_json(data: dict, path: str | os.PathLike) -> Path:
     """Write a JSON report atomically (indentation for humans, sorted keys for diffs)."""
     path = Path(path)

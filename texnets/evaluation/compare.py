@@ -14,14 +14,14 @@ from pathlib import Path
 import torch
 
 from texnets import optim
-from texnets.cli import environment, parse_size, report_path, synchronize
+from texnets.cli import environment, markdown_table, parse_size, report_path, synchronize
 from texnets.errors import TexnetsError
 from texnets.evaluation.distances import STYLE_STATISTICS
 from texnets.evaluation.evaluator import Evaluator, MetricOptions
-from texnets.evaluation.report import format_value, print_evaluation, write_text
+from texnets.evaluation.report import format_value, print_evaluation
 from texnets.evaluation.results import Evaluation, MetricResult, RunningStat
 from texnets.evaluation.sources import Reference, find_images, is_image_set
-from texnets.images import labelled_grid, load_image, resize, save_image, save_json
+from texnets.images import labelled_grid, load_image, resize, save_image, save_json, write_text
 from texnets.vgg import GATYS_STYLE_LAYERS, GATYS_TEXTURE_LAYERS, check_layers
 
 # The optimisation baselines compare can run: key -> (style loss, label, source).
@@ -211,7 +211,7 @@ def compare_table(runs: dict[str, MethodRun], baseline: str | None, samples: int
         header.append(f"{diversity.name} ↑ ({diversity.count} pairs)")
     if style_layers:
         header += [f"{title} Σ{len(style_layers)} layers ↓ (n={samples})" for title in STYLE_STATISTICS.values()]
-    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    rows = []
     for run in runs.values():
         evaluation: Evaluation = run.evaluation
         timed = run.seconds_per_image is not None
@@ -224,8 +224,8 @@ def compare_table(runs: dict[str, MethodRun], baseline: str | None, samples: int
         if style_layers:
             # The sum over layers is the style loss with uniform layer weights.
             cells += [format_value(sum(r.value for r in evaluation.by_metric(stat))) for stat in STYLE_STATISTICS]
-        lines.append("| " + " | ".join(cells) + " |")
-    return "\n".join(lines)
+        rows.append(cells)
+    return markdown_table(header, rows)
 
 
 def per_layer_tables(runs: dict[str, MethodRun]) -> str:
@@ -234,11 +234,9 @@ def per_layer_tables(runs: dict[str, MethodRun]) -> str:
         layers = [r.layer for r in next(iter(runs.values())).evaluation.by_metric(stat)]
         if not layers:
             continue
-        lines = [f"| {title} distance | " + " | ".join(layers) + " |", "|---|" + "---|" * len(layers)]
-        for run in runs.values():
-            cells = [format_value(r.value, r.std) for r in run.evaluation.by_metric(stat)]
-            lines.append(f"| {run.label} | " + " | ".join(cells) + " |")
-        blocks.append("\n".join(lines))
+        rows = [[run.label, *(format_value(r.value, r.std) for r in run.evaluation.by_metric(stat))]
+                for run in runs.values()]
+        blocks.append(markdown_table([f"{title} distance", *layers], rows))
     return "\n\n".join(blocks)
 
 

@@ -1,10 +1,7 @@
 """Presentation: a figure as text, an evaluation as a markdown table."""
 from __future__ import annotations
 
-from pathlib import Path
-
 from texnets.evaluation.results import Evaluation
-from texnets.images import atomic_path
 
 
 def format_value(value: float | None, std: float | None = None) -> str:
@@ -24,11 +21,6 @@ def markdown_table(evaluation: Evaluation) -> str:
     for metric, reason in evaluation.fallbacks.items():
         lines.append(f"\n{metric.upper()}: the standard extractor was not used: {reason}.")
     return "\n".join(lines)
-
-
-def write_text(text: str, path: Path) -> None:
-    with atomic_path(path) as tmp:
-        Path(tmp).write_text(text)
 
 
 def print_evaluation(evaluation: Evaluation, prefix: str = "") -> None:
