@@ -29,7 +29,7 @@ from pathlib import Path
 import torch
 
 from texnets import diffusion, optim
-from texnets.cli import environment, main_guard, markdown_table, parse_size, pick_device, report_path
+from texnets.cli import environment, layer_list, main_guard, markdown_table, parse_size, pick_device, report_path
 from texnets.errors import TexnetsError
 from texnets.images import labelled_grid, load_image, save_image, save_json, write_text
 from texnets.losses import STYLE_LOSSES, PerceptualCriterion
@@ -55,7 +55,7 @@ def build_parser() -> argparse.ArgumentParser:
     common.add_argument("--steps", type=int, default=50, help="DDIM denoising steps")
     common.add_argument("--seed", type=int, default=0, help="noise seed; the same seed gives the same start on any device")
     common.add_argument("--loss", default="gram", choices=list(STYLE_LOSSES), help="style statistic")
-    common.add_argument("--layers", default=",".join(GATYS_STYLE_LAYERS), metavar="L[,L...]",
+    common.add_argument("--layers", nargs="+", default=list(GATYS_STYLE_LAYERS), metavar="L[,L...]",
                         help="VGG layers of the style loss (default: Gatys et al. 2016's relu1_1..relu5_1)")
     common.add_argument("--layer-weights", choices=["uniform", "inverse_channels"], default="inverse_channels",
                         help="per-layer weights (default 1/C_l, Gatys et al. 2016, as optimize.py style)")
@@ -89,7 +89,7 @@ def build_parser() -> argparse.ArgumentParser:
                          help='text description of the style, appended to the prompt (e.g. "in the style of ..."); '
                               "required for text-conditioned models")
     compare.add_argument("--gatys-steps", type=int, default=300, help="L-BFGS steps of the Gatys transfer")
-    compare.add_argument("--content-layers", default=",".join(GATYS_CONTENT_LAYERS),
+    compare.add_argument("--content-layers", nargs="+", default=list(GATYS_CONTENT_LAYERS), metavar="L[,L...]",
                          help="content layers of the Gatys transfer (Gatys et al. 2016: relu4_2)")
     compare.add_argument("--content-weight", type=float, default=1.0)
     compare.add_argument("--style-weight", type=float, default=1e4, help="Gatys transfer's style weight (optimize.py's)")
@@ -149,8 +149,8 @@ def setup(args: argparse.Namespace) -> Session:
         raise TexnetsError("--steps must be at least 1")
     if args.guidance_scale < 0:
         raise TexnetsError("--guidance-scale must be 0 or more (0: unguided)")
-    layers = check_layers(args.layers.split(","), args.arch)
-    content_layers = check_layers(args.content_layers.split(","), args.arch) if args.command == "compare" else []
+    layers = check_layers(layer_list(args.layers), args.arch)
+    content_layers = check_layers(layer_list(args.content_layers), args.arch) if args.command == "compare" else []
     # The style image is read before the (slow) model load, so a typo fails fast.
     style_spec = args.style
     load_image(style_spec, what="style image")

@@ -31,7 +31,7 @@ import torch
 import yaml
 
 from texnets import optim
-from texnets.cli import environment, main_guard, parse_size, pick_device, report_path
+from texnets.cli import environment, layer_list, main_guard, parse_size, pick_device, report_path
 from texnets.errors import TexnetsError
 from texnets.evaluation import (DIVERSITY_EXTRACTORS, FID_EXTRACTORS, INCEPTION_SIFID, LPIPS_NETS, METRICS, Evaluator,
                                 MetricOptions, Reference, compare, find_images, is_image_set, markdown_table,
@@ -64,7 +64,7 @@ def metric_flags() -> argparse.ArgumentParser:
     p.add_argument("--sifid-layer", default="auto",
                    help=f"auto, {', '.join(INCEPTION_SIFID)} (SinGAN used 64), or a VGG19 layer"
                         f" (auto offline: pool1, 64-d)")
-    p.add_argument("--style-layers", nargs="+", default=list(GATYS_STYLE_LAYERS), metavar="LAYER",
+    p.add_argument("--style-layers", nargs="+", default=list(GATYS_STYLE_LAYERS), metavar="L[,L...]",
                    help="VGG19 layers of the style distances (default relu1_1 ... relu5_1)")
     p.add_argument("--lpips-net", choices=LPIPS_NETS, default="alex")
     p.add_argument("--diversity-extractor", choices=DIVERSITY_EXTRACTORS, default="auto",
@@ -84,9 +84,9 @@ def metric_options(args: argparse.Namespace, device: torch.device, size=None) ->
         metrics=args.metrics, batch_size=args.batch_size, size=size, device=device, weights=args.weights,
         fid_extractor=args.fid_extractor, fid_layer=args.fid_layer, fid_size=args.fid_size,
         kid_subsets=args.kid_subsets, kid_subset_size=args.kid_subset_size, sifid_layer=args.sifid_layer,
-        style_layers=args.style_layers, lpips_net=args.lpips_net, lpips_random_backbone=args.lpips_random_backbone,
-        diversity_extractor=args.diversity_extractor, diversity_samples=args.diversity_samples,
-        progress=not args.quiet, seed=args.seed)
+        style_layers=layer_list(args.style_layers), lpips_net=args.lpips_net,
+        lpips_random_backbone=args.lpips_random_backbone, diversity_extractor=args.diversity_extractor,
+        diversity_samples=args.diversity_samples, progress=not args.quiet, seed=args.seed)
 
 
 def evaluate_parser() -> argparse.ArgumentParser:
@@ -117,7 +117,7 @@ def compare_parser() -> argparse.ArgumentParser:
     parser.add_argument("--content", nargs="+", metavar="PHOTO",
                         help="style transfer: content photos (paths, folders, globs, builtin:<name>, URLs); the first"
                              " --samples are stylised by each method, centre-cropped to --size")
-    parser.add_argument("--content-layers", default=",".join(GATYS_CONTENT_LAYERS),
+    parser.add_argument("--content-layers", nargs="+", default=list(GATYS_CONTENT_LAYERS), metavar="L[,L...]",
                         help="transfer: content layers of the optimisation and the content distance"
                              " (Gatys et al. 2016: relu4_2)")
     parser.add_argument("--content-weight", type=float, default=1.0,
@@ -133,8 +133,9 @@ def compare_parser() -> argparse.ArgumentParser:
     parser.add_argument("--steps", type=int, default=300, help="optimisation steps per sample")
     parser.add_argument("--optimizer", choices=optim.OPTIMIZERS, default="lbfgs")
     parser.add_argument("--lr", type=float, default=None)
-    parser.add_argument("--layers", help="style layers the optimisation matches, comma-separated (default: Gatys et"
-                                         " al. 2015's texture layers; with --content, 2016's style layers)")
+    parser.add_argument("--layers", nargs="+", metavar="L[,L...]",
+                        help="style layers the optimisation matches (default: Gatys et al. 2015's texture layers;"
+                             " with --content, 2016's style layers)")
     parser.add_argument("--pooling", choices=["max", "avg"], default="avg",
                         help="VGG pooling of the optimisation (Gatys et al. 2015: avg)")
     parser.add_argument("--grid-samples", type=int, default=3, help="samples per method shown in the grid")

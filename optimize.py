@@ -19,7 +19,7 @@ from pathlib import Path
 import torch
 
 from texnets import optim
-from texnets.cli import environment, main_guard, parse_size, pick_device, report_path
+from texnets.cli import environment, layer_list, main_guard, parse_size, pick_device, report_path
 from texnets.errors import TexnetsError
 from texnets.images import labelled_grid, load_image, save_image, save_json
 from texnets.losses import STYLE_LOSSES
@@ -64,7 +64,8 @@ def build_parser() -> argparse.ArgumentParser:
     style.add_argument("--content", required=True, help="content image: path, builtin:<name> or URL")
     style.add_argument("--style", required=True, help="style image: path, builtin:<name> or URL")
     style.add_argument("--style-size", type=int, nargs="+", metavar="N", help="resize the style image (default: as --size)")
-    style.add_argument("--content-layers", default=",".join(GATYS_CONTENT_LAYERS))
+    style.add_argument("--content-layers", nargs="+", default=list(GATYS_CONTENT_LAYERS), metavar="L[,L...]",
+                       help="content layers (Gatys et al. 2016: relu4_2)")
     style.add_argument("--content-weight", type=float, default=1.0, help="λ: weight of the content loss")
     style.add_argument("--style-weight", type=float, default=1e4)
     style.add_argument("--tv-weight", type=float, default=0.0)
@@ -109,7 +110,7 @@ def main(argv: list[str] | None = None) -> int:
     # Build one encoder deep enough for every run, so the weights are decoded once.
     all_layers = {layer for layers in layer_sets for layer in layers}
     if args.command == "style":
-        all_layers |= set(args.content_layers.split(","))
+        all_layers |= set(layer_list(args.content_layers))
     encoder = optim.VGGEncoder(check_layers(all_layers, args.arch), **encoder_options).to(device)
 
     inputs: list[tuple[str, torch.Tensor]] = []
@@ -145,7 +146,7 @@ def main(argv: list[str] | None = None) -> int:
                 layer_weights="inverse_channels" if args.layer_weights == "inverse_channels" else None, **common)
         elif args.command == "style":
             result = optim.transfer_style(
-                content, style_img, check_layers(args.content_layers.split(","), args.arch), layers, loss,
+                content, style_img, check_layers(layer_list(args.content_layers), args.arch), layers, loss,
                 args.content_weight, args.style_weight, args.tv_weight, init=args.init, scales=args.scales,
                 preserve_color=args.preserve_color, loss_options=loss_options,
                 layer_weights=None if args.layer_weights == "uniform" else "inverse_channels", **common)

@@ -3,7 +3,7 @@ tables, one-line errors through main_guard, and device choice."""
 import pytest
 import torch
 
-from texnets.cli import main_guard, markdown_table, parse_size, pick_device, synchronize
+from texnets.cli import layer_list, main_guard, markdown_table, parse_size, pick_device, synchronize
 from texnets.errors import TexnetsError
 
 
@@ -37,3 +37,9 @@ def test_devices():
     synchronize(torch.device("cpu"))  # nothing to wait for, and no error
     with pytest.raises(TexnetsError, match="unknown device"):
         pick_device("abacus")
+
+
+def test_a_layer_list_is_written_the_same_way_on_every_front_door():
+    assert layer_list("relu1_1,relu2_1") == layer_list(["relu1_1", "relu2_1"]) == ["relu1_1", "relu2_1"]
+    assert layer_list(["relu1_1,relu2_1", "pool1"]) == ["relu1_1", "relu2_1", "pool1"]
+    assert layer_list(None) == [] and layer_list("relu4_2,") == ["relu4_2"]

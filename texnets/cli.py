@@ -81,6 +81,14 @@ def parse_size(values, minimum: int = 16, square: bool = False) -> int | tuple[i
     return values[0], values[1]
 
 
+def layer_list(values) -> list[str]:
+    """The one syntax of a layer list on every front door: one or more arguments (or YAML values), each a
+    layer or several joined by commas, so ``relu1_1 relu2_1`` and ``relu1_1,relu2_1`` are the same list.
+    (optimize.py's ``--layers`` takes several lists for a study: there each argument is one list.)"""
+    values = [values] if isinstance(values, str) else list(values or [])
+    return [layer for value in values for layer in str(value).split(",") if layer]
+
+
 def markdown_table(headers: list[str], rows: list[list]) -> str:
     """A markdown table (no trailing newline); a ``|`` inside a cell is escaped."""
     lines = ["| " + " | ".join(str(cell) for cell in headers) + " |", "|" + "---|" * len(headers)]

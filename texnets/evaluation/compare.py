@@ -14,7 +14,7 @@ from pathlib import Path
 import torch
 
 from texnets import optim
-from texnets.cli import environment, markdown_table, parse_size, report_path, synchronize
+from texnets.cli import environment, layer_list, markdown_table, parse_size, report_path, synchronize
 from texnets.errors import TexnetsError
 from texnets.evaluation.distances import STYLE_STATISTICS
 from texnets.evaluation.evaluator import Evaluator, MetricOptions
@@ -277,13 +277,9 @@ def resolve_compare(args: argparse.Namespace) -> tuple[str, list[str]]:
     if args.checkpoint and NET_METHOD not in methods:
         methods.append(NET_METHOD)
     default_layers = GATYS_STYLE_LAYERS if task == "transfer" else GATYS_TEXTURE_LAYERS
-    args.layers = check_layers(split_layers(args.layers) if args.layers else default_layers)
-    args.content_layers = check_layers(split_layers(args.content_layers))
+    args.layers = check_layers(layer_list(args.layers) if args.layers else default_layers)
+    args.content_layers = check_layers(layer_list(args.content_layers))
     return task, methods
-
-
-def split_layers(layers) -> list[str]:
-    return [layer for layer in layers.split(",") if layer] if isinstance(layers, str) else list(layers)
 
 
 def run_compare(args: argparse.Namespace, argv: list[str], task: str, methods: list[str], device: torch.device,
