@@ -46,13 +46,13 @@ test-all: $(STAMP)
 	$(PY) -m pytest -q
 
 bench: $(STAMP)
-	$(PY) bench/bench_optimize.py
-	$(PY) bench/bench_texture_net.py
-	$(PY) bench/bench_evaluate.py
-	$(PY) bench/bench_transfer.py inference
-	$(PY) bench/bench_transfer.py overhead
-	$(PY) bench/bench_transfer.py large
-	$(PY) bench/bench_transfer.py quality     # about 3 hours on 2 cores
+	$(PY) -m bench.bench_optimize
+	$(PY) -m bench.bench_texture_net
+	$(PY) -m bench.bench_evaluate
+	$(PY) -m bench.bench_transfer inference
+	$(PY) -m bench.bench_transfer overhead
+	$(PY) -m bench.bench_transfer large
+	$(PY) -m bench.bench_transfer quality     # about 3 hours on 2 cores
 
 clean:
 	rm -rf $(VENV) outputs .pytest_cache

@@ -39,6 +39,12 @@ def peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
+def command_line(module: str) -> str:
+    """A bench's command as typed (``python -m <module> ...``), with the thread count when one was set."""
+    threads = os.environ.get("OMP_NUM_THREADS")
+    return " ".join([f"OMP_NUM_THREADS={threads}"] * bool(threads) + [f"python -m {module}", *sys.argv[1:]])
+
+
 def update_section(key: str, markdown: str, after: str | None = None) -> None:
     """Replace the block between ``<!-- key:start -->`` and ``<!-- key:end -->``; a new block goes
     right after section ``after`` when that exists, else at the end."""

@@ -1,11 +1,11 @@
 #!/usr/bin/env python
 """Benchmarks of evaluation (issue 6), written to BENCHMARKS.md.
 
-    python bench/bench_evaluate.py            # full run (trains a texture network per exemplar unless cached)
-    python bench/bench_evaluate.py --quick    # smoke run at tiny sizes: prints only, writes nothing
-    python bench/bench_evaluate.py --exemplar pebbles --checkpoint checkpoints/pebbles/last.ckpt
-    python bench/bench_evaluate.py --transfer bench/out/runs/bench_starry_cpu/last.ckpt   # transfer compare only
-    python bench/bench_evaluate.py --transfer CKPT --render   # rewrite that section from bench/out
+    python -m bench.bench_evaluate            # full run (trains a texture network per exemplar unless cached)
+    python -m bench.bench_evaluate --quick    # smoke run at tiny sizes: prints only, writes nothing
+    python -m bench.bench_evaluate --exemplar pebbles --checkpoint checkpoints/pebbles/last.ckpt
+    python -m bench.bench_evaluate --transfer bench/out/runs/bench_starry_cpu/last.ckpt   # transfer compare only
+    python -m bench.bench_evaluate --transfer CKPT --render   # rewrite that section from bench/out
 
 Figures:
   * throughput at 256² on this machine: images per second of the FID feature extractors (VGG19 pool5,
@@ -36,12 +36,12 @@ from pathlib import Path
 
 import torch
 
+from bench._report import machine, peak_rss_mb, today, update_section
+from texnets import evaluation
+from texnets.errors import TexnetsError
+from texnets.images import load_image, save_image
+
 REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))
-from bench._report import machine, peak_rss_mb, today, update_section  # noqa: E402
-from texnets import evaluation  # noqa: E402
-from texnets.errors import TexnetsError  # noqa: E402
-from texnets.images import load_image, save_image  # noqa: E402
 
 SHARED = REPO.parent / "shared" / "data"
 EXEMPLARS = {"pebbles": SHARED / "textures" / "pebbles.jpg", "starry_night": SHARED / "styles" / "starry_night.jpg"}
@@ -103,8 +103,8 @@ def streaming(counts: list[int], size: int) -> list[str]:
                 y, x = (int(torch.randint(0, s - size + 1, (1,), generator=rng)) for s in texture.shape[-2:])
                 save_image(texture[..., y:y + size, x:x + size], Path(folder) / side / f"{i:05d}.png")
         for count in counts:
-            out = subprocess.check_output([sys.executable, __file__, "--stream-child", folder, str(count), str(size)],
-                                          text=True, cwd=REPO)
+            child = [sys.executable, "-m", "bench.bench_evaluate", "--stream-child", folder, str(count), str(size)]
+            out = subprocess.check_output(child, text=True, cwd=REPO)
             result = json.loads(out.strip().splitlines()[-1])
             rows.append(f"| {count} vs {count} | {size}² | {result['images_per_second']:.2f} | "
                         f"{result['seconds']:.0f} | {result['peak_rss_mb']:.0f} |")
@@ -171,7 +171,7 @@ def transfer_compare(checkpoint: Path, quick: bool, figure: bool) -> None:
         return
     shown = checkpoint.relative_to(REPO) if checkpoint.is_relative_to(REPO) else checkpoint
     run = {"wall_seconds": wall, "date": today(), "machine": machine(),
-           "command": f"python bench/bench_evaluate.py --transfer {shown}" + " --figure" * figure}
+           "command": f"python -m bench.bench_evaluate --transfer {shown}" + " --figure" * figure}
     (OUT / "compare_transfer_bench.json").write_text(json.dumps(run, indent=1))
     render_transfer_compare()
     if figure:  # only for a well-trained network: the grid is the README's picture of what transfer nets do
@@ -271,7 +271,7 @@ def main() -> int:
                         f"Grid and per-layer tables: `bench/out/compare_{name}.png`, `.md` (not committed).")
     markdown = f"""## Evaluation (evaluate.py)
 
-Command: `python bench/bench_evaluate.py` · machine: {machine()} · date: {today()}
+Command: `python -m bench.bench_evaluate` · machine: {machine()} · date: {today()}
 
 **Throughput** (median of {repeats} batches after a warm-up; random {size}² images):
 

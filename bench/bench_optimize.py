@@ -1,8 +1,8 @@
 #!/usr/bin/env python
 """Benchmarks of the per-image optimisation baselines (issue 2), written to BENCHMARKS.md.
 
-    python bench/bench_optimize.py            # full run (about 10 minutes on 2 CPU cores)
-    python bench/bench_optimize.py --quick    # smoke run, prints only
+    python -m bench.bench_optimize            # full run (about 10 minutes on 2 CPU cores)
+    python -m bench.bench_optimize --quick    # smoke run, prints only
 
 Figures:
   * seconds per L-BFGS step and peak memory, texture and style, 256² and 512² (one fresh process
@@ -24,11 +24,10 @@ from pathlib import Path
 
 import torch
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from bench._report import machine, peak_rss_mb, today, update_section  # noqa: E402
-from texnets import optim  # noqa: E402
-from texnets.images import load_image  # noqa: E402
-from texnets.vgg import GATYS_TEXTURE_LAYERS  # noqa: E402
+from bench._report import machine, peak_rss_mb, today, update_section
+from texnets import optim
+from texnets.images import load_image
+from texnets.vgg import GATYS_TEXTURE_LAYERS
 
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
 
@@ -116,8 +115,8 @@ def main() -> int:
     for method in ("texture", "style"):
         for size in sizes:
             threads = ["--threads", str(args.threads)] if args.threads else []
-            out = subprocess.check_output([sys.executable, __file__, "--child", method, str(size), str(steps), *threads],
-                                          text=True)
+            child = [sys.executable, "-m", "bench.bench_optimize", "--child", method, str(size), str(steps), *threads]
+            out = subprocess.check_output(child, text=True, cwd=Path(__file__).resolve().parents[1])
             result = json.loads(out.strip().splitlines()[-1])
             rows.append(f"| {method} | {size}² | {result['seconds_per_step']:.3f} | {result['peak_rss_mb']:.0f} |")
             print(rows[-1], flush=True)
@@ -128,7 +127,7 @@ def main() -> int:
     if args.quick:
         return 0
 
-    command = "python bench/bench_optimize.py" + (f" --threads {args.threads}" if args.threads else "")
+    command = "python -m bench.bench_optimize" + (f" --threads {args.threads}" if args.threads else "")
     markdown = f"""## Optimisation baselines (optimize.py)
 
 Command: `{command}` · machine: {machine()} · date: {today()}

@@ -1,12 +1,12 @@
 #!/usr/bin/env python
 """Deep Image Prior on the CPU (issue 7), written to the "Deep Image Prior (CPU)" section of BENCHMARKS.md.
 
-    python bench/bench_prior.py               # 2 photos: sigma=25 denoising and x4 super-resolution, 128² crops
-    python bench/bench_prior.py --steps 500   # shorter fits (default: the paper's 3000 and 2000); the section says so
-    python bench/bench_prior.py --size 192    # bigger crops
-    python bench/bench_prior.py --quick       # toy sizes, a small network, 20 steps; prints only, writes nothing
-    python bench/bench_prior.py --figure      # docs/dip_restoration.jpg for the README, from a built-in photo
-    python bench/bench_prior.py --figure --reuse-fits   # redraw that figure from the last fits
+    python -m bench.bench_prior               # 2 photos: sigma=25 denoising and x4 super-resolution, 128² crops
+    python -m bench.bench_prior --steps 500   # shorter fits (default: the paper's 3000 and 2000); the section says so
+    python -m bench.bench_prior --size 192    # bigger crops
+    python -m bench.bench_prior --quick       # toy sizes, a small network, 20 steps; prints only, writes nothing
+    python -m bench.bench_prior --figure      # docs/dip_restoration.jpg for the README, from a built-in photo
+    python -m bench.bench_prior --figure --reuse-fits   # redraw that figure from the last fits
 
 Each fit runs through the front door, ``train.py --config configs/dip_denoise.yaml`` (or
 ``dip_super_resolution.yaml``: the paper's network and settings) with ``--data.image null --data.clean
@@ -34,12 +34,12 @@ import torch
 import torch.nn.functional as F
 import torchvision.transforms.v2.functional as TF
 
+from bench._report import machine, today, update_section
+from texnets.images import load_image, save_image
+from texnets.quality import psnr_ssim, quantize
+from texnets.tasks.prior import DeepImagePriorDataModule
+
 REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))
-from bench._report import machine, today, update_section  # noqa: E402
-from texnets.images import load_image, save_image  # noqa: E402
-from texnets.quality import psnr_ssim, quantize  # noqa: E402
-from texnets.tasks.prior import DeepImagePriorDataModule  # noqa: E402
 
 CONTENT = REPO.parent / "shared" / "data" / "content"
 PHOTOS = ("kodim03.png", "kodim08.png")      # Kodak: caps (smooth areas), a building facade (fine detail)
@@ -208,7 +208,7 @@ def main() -> int:
     if args.figure:
         readme_figure("builtin:chelsea", args.size, args.steps or 1000, refit=not args.reuse_fits)
         return 0
-    command = " ".join(["python bench/bench_prior.py", *sys.argv[1:]])
+    command = " ".join(["python -m bench.bench_prior", *sys.argv[1:]])
     if args.quick:  # everything in a temporary folder; the section is printed, not written
         steps = {task: args.steps or 20 for task in PAPER_STEPS}
         with tempfile.TemporaryDirectory() as folder:

@@ -1,12 +1,12 @@
 #!/usr/bin/env python
 """Benchmarks of solid-texture generators (issue 5), written to the "Solid textures" sections of BENCHMARKS.md.
 
-    python bench/bench_solid.py                     # CPU: quality run (1000 steps on brown016.png) + volume speed
-    python bench/bench_solid.py --steps 300         # shorter training; the section says so
-    python bench/bench_solid.py --skip-training     # reuse the last run's checkpoint, re-measure the rest
-    python bench/bench_solid.py --quick             # toy sizes and few steps; prints only
-    python bench/bench_solid.py gpu --json OUT.json # on a GPU machine (the lent device): seconds per 256³ volume
-    python bench/bench_solid.py record-gpu OUT.json # write a GPU JSON into BENCHMARKS.md
+    python -m bench.bench_solid                     # CPU: quality run (1000 steps on brown016.png) + volume speed
+    python -m bench.bench_solid --steps 300         # shorter training; the section says so
+    python -m bench.bench_solid --skip-training     # reuse the last run's checkpoint, re-measure the rest
+    python -m bench.bench_solid --quick             # toy sizes and few steps; prints only
+    python -m bench.bench_solid gpu --json OUT.json # on a GPU machine (the lent device): seconds per 256³ volume
+    python -m bench.bench_solid record-gpu OUT.json # write a GPU JSON into BENCHMARKS.md
 
 Figures:
   * CPU training: configs/solid_cpu.yaml (64² slices, 4 per axis and step, all three axes) on
@@ -33,13 +33,13 @@ from pathlib import Path
 
 import torch
 
+from bench._report import machine, peak_rss_mb, run_front_door as run, today, update_section
+from texnets.checkpoints import load_generator
+from texnets.generators.solid_net import AXES, SolidTextureNet
+from texnets.vgg import ULYANOV_STYLE_LAYERS  # (configs/solid_cpu.yaml's layers)
+from texnets.volumes import generate_block, generate_volume
+
 REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))
-from bench._report import machine, peak_rss_mb, run_front_door as run, today, update_section  # noqa: E402
-from texnets.checkpoints import load_generator  # noqa: E402
-from texnets.generators.solid_net import AXES, SolidTextureNet  # noqa: E402
-from texnets.vgg import ULYANOV_STYLE_LAYERS  # noqa: E402  (configs/solid_cpu.yaml's layers)
-from texnets.volumes import generate_block, generate_volume  # noqa: E402
 
 EXEMPLAR = REPO.parent / "shared" / "data" / "solid" / "brown016.png"
 OUT = REPO / "bench" / "out"
@@ -119,8 +119,8 @@ def child_volume(checkpoint: str, edge: int, block: int) -> dict:
 def volume_speed(checkpoint: Path, edges, block: int) -> list[dict]:
     rows = []
     for edge in edges:
-        out = subprocess.check_output([sys.executable, __file__, "child-volume", str(checkpoint), str(edge),
-                                       str(block)], cwd=REPO, text=True)
+        child = [sys.executable, "-m", "bench.bench_solid", "child-volume", str(checkpoint), str(edge), str(block)]
+        out = subprocess.check_output(child, cwd=REPO, text=True)
         rows.append(json.loads(out.strip().splitlines()[-1]))
         print(f"volume {edge}³: {rows[-1]}", flush=True)
     return rows
@@ -173,7 +173,7 @@ def cpu_markdown(r: dict) -> str:
                       for s in r["speed"])
     return f"""## Solid textures (CPU)
 
-`python bench/bench_solid.py` on {machine()}, {today()}.
+`python -m bench.bench_solid` on {machine()}, {today()}.
 
 **Training:** `configs/solid_cpu.yaml` ({r['edge']}² slices, {r['slices_per_axis']} per axis and step, axes x, y and z)
 on `solid/brown016.png`, {t['steps']} steps: {t['fit_seconds'] / 60:.1f} min of training
@@ -244,7 +244,7 @@ def record_gpu(args) -> int:
     best = min(x["seconds"] for x in r["rows"])
     update_section("solid-gpu", f"""## Solid textures (GPU)
 
-`python bench/bench_solid.py gpu --json OUT.json` on the lent **{r['device']}** ({r['machine']}), {r['date']};
+`python -m bench.bench_solid gpu --json OUT.json` on the lent **{r['device']}** ({r['machine']}), {r['date']};
 recorded with `record-gpu`. One 256³ volume end to end as `synthesize.py` makes it: hashed noise on the
 GPU, the reference generator (84,963 parameters), uint8 conversion and the copy to host memory; median
 of 5 after a warm-up.

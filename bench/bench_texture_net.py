@@ -1,14 +1,14 @@
 #!/usr/bin/env python
 """Benchmarks of Texture Networks (issue 3), written to the "Texture networks" section of BENCHMARKS.md.
 
-    python bench/bench_texture_net.py                  # full run: 1000 CPU training steps (over an hour on 2 cores)
-    python bench/bench_texture_net.py --steps 200      # shorter training; the section says so
-    python bench/bench_texture_net.py --quick          # smoke run at toy sizes, prints only
-    python bench/bench_texture_net.py --skip-training  # reuse the last run's checkpoint (re-measure the rest)
-    python bench/bench_texture_net.py --resume         # continue an interrupted training run, then measure
-    python bench/bench_texture_net.py --skip-training --reuse-baselines   # re-measure samples only
-    python bench/bench_texture_net.py --reuse-speed    # train and measure, keep the last 256² speed pair
-    python bench/bench_texture_net.py --ablation       # the 3x target's ablation: 7 variants, 64², 300 steps each
+    python -m bench.bench_texture_net                  # full run: 1000 CPU training steps (over an hour on 2 cores)
+    python -m bench.bench_texture_net --steps 200      # shorter training; the section says so
+    python -m bench.bench_texture_net --quick          # smoke run at toy sizes, prints only
+    python -m bench.bench_texture_net --skip-training  # reuse the last run's checkpoint (re-measure the rest)
+    python -m bench.bench_texture_net --resume         # continue an interrupted training run, then measure
+    python -m bench.bench_texture_net --skip-training --reuse-baselines   # re-measure samples only
+    python -m bench.bench_texture_net --reuse-speed    # train and measure, keep the last 256² speed pair
+    python -m bench.bench_texture_net --ablation       # the 3x target's ablation: 7 variants, 64², 300 steps each
 
 Figures:
   * CPU training: configs/texture_cpu.yaml (128², batch 4) on pebbles.jpg, wall time of train.py;
@@ -42,15 +42,16 @@ from pathlib import Path
 
 import torch
 
-REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))
-from bench._report import machine, peak_rss_mb, run_front_door as run, today, update_section  # noqa: E402
-from texnets.checkpoints import load_generator  # noqa: E402
-from texnets.images import labelled_grid, load_image, save_image, save_json  # noqa: E402
-from texnets.tiling import generate  # noqa: E402
+from bench._report import command_line, machine, peak_rss_mb, run_front_door as run, today, update_section
+from texnets.checkpoints import load_generator
+from texnets.images import labelled_grid, load_image, save_image, save_json
+from texnets.tiling import generate
 # The training criterion's layers (configs/texture_cpu.yaml). texnets.optim is imported where it is used, so
 # the sampling child processes load only torch and the generator (texnets.vgg imports no more than that).
-from texnets.vgg import ULYANOV_STYLE_LAYERS  # noqa: E402
+from texnets.vgg import ULYANOV_STYLE_LAYERS
+
+REPO = Path(__file__).resolve().parents[1]
+MODULE = "bench.bench_texture_net"  # run as python -m bench.bench_texture_net
 
 SHARED = REPO.parent / "shared" / "data"
 EXEMPLAR = SHARED / "textures" / "pebbles.jpg"
@@ -64,12 +65,6 @@ EXEMPLAR_SIZE = 256
 
 def exemplar_spec() -> str:
     return str(EXEMPLAR) if EXEMPLAR.exists() else "builtin:gravel"
-
-
-def command_line() -> str:
-    """This benchmark's command as typed, with the thread count when one was set."""
-    threads = os.environ.get("OMP_NUM_THREADS")
-    return " ".join([f"OMP_NUM_THREADS={threads}"] * bool(threads) + ["python bench/bench_texture_net.py", *sys.argv[1:]])
 
 
 def _segment(report: dict) -> dict:
@@ -208,8 +203,8 @@ def child_sample(checkpoint: str, size: int) -> dict:
 def sampling_scale(checkpoint: Path, sizes) -> list[dict]:
     rows = []
     for size in sizes:
-        out = subprocess.check_output([sys.executable, __file__, "--child-sample", str(checkpoint), str(size)],
-                                      cwd=REPO, text=True)
+        child = [sys.executable, "-m", "bench.bench_texture_net", "--child-sample", str(checkpoint), str(size)]
+        out = subprocess.check_output(child, cwd=REPO, text=True)
         rows.append({"size": size, **json.loads(out.strip().splitlines()[-1])})
         print(f"sample {size}²: {rows[-1]}", flush=True)
     return rows
@@ -241,7 +236,7 @@ def ablation(reuse_baseline: bool) -> dict:
     scorer = GramScore(exemplar)
     windows = real_windows(exemplar, size, size // 2)
     base_image = baseline_image(size, ABLATION_STEPS, reuse_baseline)
-    results = {"machine": machine(), "date": today(), "command": command_line(), "exemplar": exemplar_spec(),
+    results = {"machine": machine(), "date": today(), "command": command_line(MODULE), "exemplar": exemplar_spec(),
                "size": size, "steps": ABLATION_STEPS, "window_stride": size // 2,
                "baseline": scorer.score(load_image(base_image)),
                "real_windows": {**scorer.score(windows), "diversity": diversity(windows)}, "variants": []}
@@ -365,7 +360,7 @@ def main() -> int:
     results_path = OUT / "texture_net_results_quick.json" if quick else previous_path  # a smoke run keeps the real results
     run_name = QUICK_RUN_NAME if quick else RUN_NAME
 
-    command = command_line()
+    command = command_line(MODULE)
     reusing = args.skip_training or args.reuse_baselines or args.resume
     results["commands"] = (previous.get("commands", []) if reusing else []) + [
         f"{command} (load average {os.getloadavg()[0]:.1f} at start)"]

@@ -1,14 +1,14 @@
 #!/usr/bin/env python
 """Benchmarks of the Johnson transfer networks (issue 4), written to BENCHMARKS.md.
 
-    python bench/bench_transfer.py inference            # CPU: ms per image, 512² and 1024², eager / channels_last / compile
-    python bench/bench_transfer.py overhead             # CPU: Lightning step time over a bare training step (target <= 1.15)
-    python bench/bench_transfer.py quality [--steps N]  # CPU: configs/starry_cpu.yaml on ../shared/data (1500 steps)
-    python bench/bench_transfer.py large                # CPU: an 8000x6000 photo in tiles, time and peak memory
-    python bench/bench_transfer.py gpu --data DIR --json OUT.json   # on a GPU machine: fps at 1080p, steps/s
-    python bench/bench_transfer.py quality --accelerator gpu        # the quality recipe on a GPU (minutes)
-    python bench/bench_transfer.py record-gpu OUT.json  # write a gpu run's JSON into BENCHMARKS.md
-    python bench/bench_transfer.py record-quality OUT.json   # likewise for a quality run made elsewhere
+    python -m bench.bench_transfer inference            # CPU: ms per image, 512² and 1024², eager / channels_last / compile
+    python -m bench.bench_transfer overhead             # CPU: Lightning step time over a bare training step (target <= 1.15)
+    python -m bench.bench_transfer quality [--steps N]  # CPU: configs/starry_cpu.yaml on ../shared/data (1500 steps)
+    python -m bench.bench_transfer large                # CPU: an 8000x6000 photo in tiles, time and peak memory
+    python -m bench.bench_transfer gpu --data DIR --json OUT.json   # on a GPU machine: fps at 1080p, steps/s
+    python -m bench.bench_transfer quality --accelerator gpu        # the quality recipe on a GPU (minutes)
+    python -m bench.bench_transfer record-gpu OUT.json  # write a gpu run's JSON into BENCHMARKS.md
+    python -m bench.bench_transfer record-quality OUT.json   # likewise for a quality run made elsewhere
 
 Each CPU section runs alone (two torch processes on two cores slow each other several-fold). The GPU
 section needs no texnets data beyond a folder of photos and the style image (``--data`` is laid out
@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import statistics
 import subprocess
 import sys
@@ -28,20 +27,16 @@ from pathlib import Path
 
 import torch
 
+from bench._report import command_line, machine, peak_rss_mb, today, update_section
+from texnets.cli import synchronize
+from texnets.generators.transformer_net import TransformerNet
+
 REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))
-from bench._report import machine, peak_rss_mb, today, update_section  # noqa: E402
-from texnets.cli import synchronize  # noqa: E402
-from texnets.generators.transformer_net import TransformerNet  # noqa: E402
+MODULE = "bench.bench_transfer"  # run as python -m bench.bench_transfer
 
 SHARED = REPO.parent / "shared" / "data"
 OUT = REPO / "bench" / "out"
 RUN_NAME = "bench_starry_cpu"
-
-
-def command_line() -> str:
-    threads = os.environ.get("OMP_NUM_THREADS")
-    return " ".join([f"OMP_NUM_THREADS={threads}"] * bool(threads) + ["python bench/bench_transfer.py", *sys.argv[1:]])
 
 
 def time_calls(fn, repeats: int, warmup: int, device: torch.device) -> float:
@@ -144,7 +139,7 @@ def section_inference(args) -> None:
     rows = measure_inference(torch.device("cpu"), torch.float32, shapes, ("eager", "channels_last", "compile"),
                              repeats=args.repeats, warmup=1)
     eager = {(r["height"]): r["ms_per_image"] for r in rows if r["mode"] == "eager"}
-    lines = [f"Command: `{command_line()}`; machine: {machine()}; date: {today()}.", "",
+    lines = [f"Command: `{command_line(MODULE)}`; machine: {machine()}; date: {today()}.", "",
              "Reference-width transformer net (1,679,235 parameters), fp32, batch 1, median of "
              f"{args.repeats} runs after a warm-up; the first call of torch.compile includes compilation.", "",
              "| mode | size | ms per image | vs eager | first call (s) |", "|---|---|---|---|---|"]
@@ -176,7 +171,7 @@ def child_large(height: int, width: int, block: int) -> dict:
 
 def section_large(args) -> None:
     height, width, block = 6000, 8000, 1024
-    out = subprocess.check_output([sys.executable, __file__, "child-large", f"{height},{width},{block}"],
+    out = subprocess.check_output([sys.executable, "-m", "bench.bench_transfer", "child-large", f"{height},{width},{block}"],
                                   cwd=REPO, text=True)
     result = json.loads(out.strip().splitlines()[-1])
     print(json.dumps(result), flush=True)
@@ -185,7 +180,7 @@ def section_large(args) -> None:
     activation_gb = 32 * height * width * 4 / 1e9
     update_section("bench_transfer_large", "\n".join([
         "## Transfer networks: a very large image on the CPU", "",
-        f"Command: `{command_line()}`; machine: {machine()}; date: {today()}.", "",
+        f"Command: `{command_line(MODULE)}`; machine: {machine()}; date: {today()}.", "",
         f"`synthesize.py`'s path (`Stylizer`, `--block {block}`) on a {width}×{height} photo (48 megapixels; the "
         f"built-in astronaut upscaled), reference-width net: **{result['seconds'] / 60:.1f} min, peak RSS "
         f"{result['peak_rss_mb'] / 1024:.1f} GB** (the float input and output images alone are "
@@ -256,7 +251,7 @@ def section_overhead(args) -> None:
     ratio = through_lightning / ((bare_before + bare_after) / 2)
     result = {"bare_seconds": [bare_before, bare_after], "lightning_seconds": through_lightning, "ratio": ratio,
               "size": size, "batch": batch, "steps": steps, "warmup": warmup, "peak_rss_mb": peak_rss_mb(),
-              "machine": machine(), "command": command_line()}
+              "machine": machine(), "command": command_line(MODULE)}
     print(json.dumps(result), flush=True)
     save_results("overhead", result)
     record_overhead(result)
@@ -325,7 +320,7 @@ def section_quality(args) -> None:
               "seconds_per_step": report["seconds_per_step"],
               "wall_seconds": wall, "losses": losses, "held_aside": data.validation_paths(),
               "loss_first10_mean": report["loss_first10_mean"], "loss_last10_mean": report["loss_last10_mean"],
-              "device": report["environment"].get("gpu", "cpu"), "machine": machine(), "command": command_line()}
+              "device": report["environment"].get("gpu", "cpu"), "machine": machine(), "command": command_line(MODULE)}
     print(json.dumps(result, indent=1), flush=True)
     save_results("quality", result)
     if args.json:
@@ -367,7 +362,7 @@ def section_gpu(args) -> None:
     torch.backends.cudnn.benchmark = True
     torch.manual_seed(0)
     result = {"device": torch.cuda.get_device_name(), "machine": machine(), "date": today(),
-              "torch": torch.__version__, "command": command_line()}
+              "torch": torch.__version__, "command": command_line(MODULE)}
     shapes = [(1, 1080, 1920), (8, 1080, 1920)]
     result["inference"] = []
     for dtype, name, variants in ((torch.float32, "fp32", ("eager", "compile+channels_last")),
@@ -473,7 +468,7 @@ def save_results(key: str, value) -> None:
     OUT.mkdir(parents=True, exist_ok=True)
     path = OUT / "transfer_results.json"
     results = json.loads(path.read_text()) if path.exists() else {}
-    results[key] = {"value": value, "date": today(), "machine": machine(), "command": command_line()}
+    results[key] = {"value": value, "date": today(), "machine": machine(), "command": command_line(MODULE)}
     path.write_text(json.dumps(results, indent=1))
 
 
