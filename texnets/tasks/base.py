@@ -235,6 +235,20 @@ class GeneratorTask(pl.LightningModule):
         values = {f"{prefix}/{'loss' if name == 'total' else name}": value.float() for name, value in logs.items()}
         self.log_dict(values, batch_size=batch_size, **kwargs)
 
+    def log_training_step(self, loss: torch.Tensor, logs: Mapping[str, torch.Tensor], batch_size: int) -> torch.Tensor:
+        """The end every training step shares: stop on a non-finite loss (before backward), log each term as
+        ``train/<name>`` and the total on the progress bar; returns ``loss`` for Lightning."""
+        self.check_finite(loss)
+        self.log_losses("train", logs, batch_size=batch_size)
+        self.log("loss", logs["total"].float(), prog_bar=True, logger=False, batch_size=batch_size)
+        return loss
+
+    def log_validation_step(self, logs: Mapping[str, torch.Tensor], batch_size: int) -> None:
+        """Each term as ``val/<name>``, averaged over processes, and the total as ``hp_metric``: TensorBoard's
+        HPARAMS tab shows the hyper-parameters against it."""
+        self.log_losses("val", logs, batch_size=batch_size, sync_dist=True)
+        self.log("hp_metric", logs["total"].float(), batch_size=batch_size, sync_dist=True)
+
     def log_image_grid(self, tag: str, images: torch.Tensor, columns: int = 4) -> None:
         """Show a batch of images (clamped to [0, 1]) in TensorBoard, from rank zero only."""
         logger = self.logger

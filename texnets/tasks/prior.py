@@ -349,10 +349,8 @@ class DeepImagePriorTask(GeneratorTask):
             net_input = net_input + torch.randn_like(net_input) * self.hparams.reg_noise_std
         restored = self(net_input)
         loss = self.data_loss(restored)
-        self.check_finite(loss)
+        self.log_training_step(loss, {"total": loss.detach()}, batch_size=1)
         self._update_average(restored.detach())
-        self.log_losses("train", {"total": loss.detach()}, batch_size=1)
-        self.log("loss", loss.detach(), prog_bar=True, logger=False, batch_size=1)
 
         step = self.global_step + 1  # this step's output, counted from 1 (the reference's iteration i + 1)
         last = self.trainer.max_steps > 0 and step >= self.trainer.max_steps

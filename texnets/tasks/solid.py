@@ -178,13 +178,9 @@ class SolidTextureTask(GeneratorTask):
             losses[axis] = self.slice_loss(volume_slices(slabs, axis, 0), axis, self.hparams.normalize_gradients)
         # The mean over axes: the reference's 1/(batch·axes) weighting with a per-sample mean loss.
         loss = torch.stack(list(losses.values())).mean()
-        self.check_finite(loss)
         logs = {f"style_{axis}": value.detach() for axis, value in losses.items()}
         logs["total"] = loss.detach()
-        batch_size = next(iter(batch.values()))[0][0].shape[0]
-        self.log_losses("train", logs, batch_size=batch_size)
-        self.log("loss", logs["total"].float(), prog_bar=True, logger=False, batch_size=batch_size)
-        return loss
+        return self.log_training_step(loss, logs, batch_size=next(iter(batch.values()))[0][0].shape[0])
 
     def validation_step(self, batch: SolidBatch, batch_idx: int) -> None:
         # A fixed volume in eval mode: what synthesize.py makes. Its centre slices are scored per axis.
@@ -193,8 +189,7 @@ class SolidTextureTask(GeneratorTask):
         logs = {f"style_{axis}": self.slice_loss(volume_slices(volume, axis), axis, False).detach()
                 for axis in self.axes}
         logs["total"] = torch.stack(list(logs.values())).mean()
-        self.log_losses("val", logs, batch_size=volume.shape[0], sync_dist=True)
-        self.log("hp_metric", logs["total"].float(), batch_size=volume.shape[0], sync_dist=True)
+        self.log_validation_step(logs, batch_size=volume.shape[0])
         if batch_idx == 0:
             self.log_image_grid("centre_slices_zyx", torch.cat([volume_slices(volume[:1], axis) for axis in AXES]),
                                 columns=3)

@@ -136,18 +136,13 @@ class TextureTask(GeneratorTask):
     def training_step(self, noise: list[torch.Tensor], batch_idx: int) -> torch.Tensor:
         images = self.generator(noise)
         loss, logs = self.objective(images)
-        self.check_finite(loss)
-        self.log_losses("train", logs, batch_size=images.shape[0], prog_bar=False)
-        self.log("loss", logs["total"].float(), prog_bar=True, logger=False, batch_size=images.shape[0])
-        return loss
+        return self.log_training_step(loss, logs, batch_size=images.shape[0])
 
     def validation_step(self, noise: list[torch.Tensor], batch_idx: int) -> None:
         # Fixed noise, generator in eval mode: exactly what synthesize.py will produce.
         images = self.generator(noise)
         _, logs = self.objective(images, normalize=False)
-        self.log_losses("val", logs, batch_size=images.shape[0], sync_dist=True)
-        # TensorBoard's HPARAMS tab shows the hyper-parameters against this value.
-        self.log("hp_metric", logs["total"].float(), batch_size=images.shape[0], sync_dist=True)
+        self.log_validation_step(logs, batch_size=images.shape[0])
         if batch_idx == 0:
             self.log_image_grid("samples", images)
 

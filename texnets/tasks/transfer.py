@@ -310,16 +310,12 @@ class TransferTask(GeneratorTask):
             content = content.contiguous(memory_format=torch.channels_last)
         stylised = self.generator(content)
         loss, logs = self.objective(content, stylised)
-        self.check_finite(loss)
-        self.log_losses("train", logs, batch_size=content.shape[0])
-        self.log("loss", logs["total"].float(), prog_bar=True, logger=False, batch_size=content.shape[0])
-        return loss
+        return self.log_training_step(loss, logs, batch_size=content.shape[0])
 
     def validation_step(self, content: torch.Tensor, batch_idx: int) -> None:
         stylised = self.generator(content)
         _, logs = self.objective(content, stylised)
-        self.log_losses("val", logs, batch_size=content.shape[0], sync_dist=True)
-        self.log("hp_metric", logs["total"].float(), batch_size=content.shape[0], sync_dist=True)
+        self.log_validation_step(logs, batch_size=content.shape[0])
         if batch_idx == 0:
             self.log_image_grid("stylised", stylised)
 
