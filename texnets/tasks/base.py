@@ -84,6 +84,11 @@ class GeneratorTask(pl.LightningModule):
     def prepare_targets(self, stage: str) -> None:
         """Compute the fixed loss targets (exemplar statistics) once, before training."""
 
+    def configure_data(self, datamodule) -> None:
+        """Hand the attached DataModule what it needs from the model (e.g. the generator's noise spec). Called
+        in ``setup``, before any dataloader is built, so the DataModule never looks the task up: the two
+        meet in one direction only, task to DataModule."""
+
     def frozen_prefixes(self) -> tuple[str, ...]:
         """Module names whose buffers are identical on every process and never change (encoder
         weights, exemplar statistics): DDP must not broadcast them at every step."""
@@ -130,6 +135,8 @@ class GeneratorTask(pl.LightningModule):
         # Runs before a checkpoint is restored. The targets are loss buffers, saved in every checkpoint,
         # so a resumed run can do without the exemplar or style image (moved, or a URL while offline):
         # a failure is kept until on_load_checkpoint has shown whether the checkpoint supplies them.
+        if self.datamodule is not None:
+            self.configure_data(self.datamodule)
         self._missing_targets: TexnetsError | None = None
         try:
             self.prepare_targets(stage)

@@ -224,12 +224,6 @@ class DeepImagePriorDataModule(pl.LightningDataModule):
                 "add_noise_sigma": self.add_noise_sigma, "max_size": self.max_size, "seed": self.seed}
 
     # -- Lightning -----------------------------------------------------------------------------------
-    def setup(self, stage: str) -> None:
-        module = self.trainer.lightning_module if self.trainer is not None else None
-        if not isinstance(module, DeepImagePriorTask):
-            raise TexnetsError("DeepImagePriorDataModule feeds a texnets.tasks.prior.DeepImagePriorTask")
-        self.load(module.task)  # fail early, with the image error, before any training
-
     def train_dataloader(self) -> DataLoader:
         # The "dataset" is one image the task already holds: one dummy item per optimiser step.
         trainer = self.trainer

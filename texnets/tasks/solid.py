@@ -121,6 +121,10 @@ class SolidTextureTask(GeneratorTask):
         datamodule = self.datamodule
         return datamodule.axes if datamodule is not None else AXES
 
+    def configure_data(self, datamodule) -> None:
+        if hasattr(datamodule, "noise_spec"):
+            datamodule.noise_spec = self.noise_spec  # the noise its slabs hold is the generator's
+
     def set_exemplars(self, exemplars: dict[str, torch.Tensor]) -> None:
         """Use these (1, 3, H, W) images, keyed by axis, instead of asking the data module."""
         self._exemplars = {axis: exemplars[axis] for axis in parse_axes(list(exemplars))}
@@ -252,6 +256,7 @@ class SliceDataModule(pl.LightningDataModule):
         self.exemplar_size = exemplar_size or slice_size
         self._images: dict[str, torch.Tensor] | None = None
         self._val_batch: SolidBatch | None = None
+        self.noise_spec: NoiseSpec | None = None  # set by the task it trains (configure_data), or explicitly
 
     def exemplar_images(self) -> dict[str, torch.Tensor]:
         """axis -> (1, 3, H, W) exemplar, shorter side ``exemplar_size`` (an image given once is shared)."""
@@ -270,10 +275,9 @@ class SliceDataModule(pl.LightningDataModule):
                 "size": [self.slice_size] * 3}
 
     def _spec(self) -> NoiseSpec:
-        spec = getattr(self.trainer.lightning_module, "noise_spec", None) if self.trainer is not None else None
-        if spec is None:
+        if self.noise_spec is None:
             raise TexnetsError("SliceDataModule feeds a SolidTextureTask (no noise spec found)")
-        return spec
+        return self.noise_spec
 
     def setup(self, stage: str) -> None:
         self.exemplar_images()  # fail early, with the image error, before any training

@@ -78,6 +78,10 @@ class TextureTask(GeneratorTask):
     def noise_spec(self) -> NoiseSpec:
         return self.generator.noise_spec
 
+    def configure_data(self, datamodule) -> None:
+        if hasattr(datamodule, "noise_spec"):
+            datamodule.noise_spec = self.noise_spec  # the noise its batches hold is the generator's
+
     def set_exemplar(self, image: torch.Tensor) -> None:
         """Use this (1, 3, H, W) image in [0, 1] instead of asking the data module for one."""
         self._exemplar = image
@@ -199,7 +203,7 @@ class NoiseDataModule(pl.LightningDataModule):
             raise TexnetsError("data.batch_size must be at least 1 and data.val_samples at least 0")
         self.batch_size, self.val_samples, self.seed = batch_size, val_samples, seed
         self.exemplar_size = exemplar_size or min(self.size[-2:])
-        self.noise_spec: NoiseSpec | None = None  # set explicitly, or taken from the task's generator
+        self.noise_spec: NoiseSpec | None = None  # set explicitly, or by the task it trains (configure_data)
         self._exemplar: torch.Tensor | None = None
         self._val_noise: list[torch.Tensor] | None = None
 
@@ -214,10 +218,8 @@ class NoiseDataModule(pl.LightningDataModule):
 
     def _spec(self) -> NoiseSpec:
         spec = self.noise_spec
-        if spec is None and self.trainer is not None:
-            spec = getattr(self.trainer.lightning_module, "noise_spec", None)
         if spec is None:
-            raise TexnetsError("NoiseDataModule needs a noise spec: set .noise_spec or train a task that has one")
+            raise TexnetsError("NoiseDataModule needs a noise spec: train a TextureTask with it, or set .noise_spec")
         check_size(self.size, spec.scales)
         return spec
 
