@@ -1,13 +1,11 @@
 """TransformerNet (Johnson et al. 2016): the reference parameter count, any input size, the output
-range, a receptive margin that bounds the real one, one-line config errors, and colour preservation
-(tiled stylisation is in test_tiling.py)."""
-import kornia.color
+range, a receptive margin that bounds the real one and one-line config errors (tiled stylisation is in
+test_tiling.py, colour preservation in test_color.py)."""
 import pytest
 import torch
 from torch import nn
 
-from helpers import photo, randomise_norms
-from texnets.color import keep_content_colors, luminance
+from helpers import randomise_norms
 from texnets.errors import TexnetsError
 from texnets.generators import TransformerNet, TransformerNetConfig, build_generator
 from texnets.tiling import freeze_instance_norms
@@ -97,18 +95,3 @@ def test_bad_hyper_parameters_raise_one_line_errors(overrides, message):
     assert message in str(error.value) and "\n" not in str(error.value)
     with pytest.raises(TexnetsError, match="unknown transformer-net hyper-parameter"):
         TransformerNet.from_config({"width": 0.25, "scales": 3})
-
-
-def test_keep_content_colors_takes_the_chrominance_of_the_content(small_photos):
-    content = photo(small_photos[1], (48, 64))
-    stylised = photo(small_photos[2], (48, 64))  # another photo stands in for a stylised one
-    out = keep_content_colors(stylised, content)
-    assert out.shape == content.shape and out.min() >= 0 and out.max() <= 1
-    ycc_out, ycc_content = kornia.color.rgb_to_ycbcr(out), kornia.color.rgb_to_ycbcr(content)
-    assert (ycc_out[:, 1:] - ycc_content[:, 1:]).abs().mean() < 0.01
-    assert (luminance(out) - luminance(stylised)).abs().mean() < 0.01
-    assert (luminance(out) - luminance(content)).abs().mean() > 0.05  # the luminance is the stylised one
-    # A stylised image of another size: its luminance is resized to the content's size.
-    half = keep_content_colors(stylised[..., ::2, ::2], content)
-    assert half.shape == content.shape
-    assert (kornia.color.rgb_to_ycbcr(half)[:, 1:] - ycc_content[:, 1:]).abs().mean() < 0.01
