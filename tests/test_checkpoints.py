@@ -1,8 +1,7 @@
 """texnets.checkpoints: files that are not checkpoints at all are called what they are, in one line,
-before anything is unpickled; and a checkpoint written by an earlier texnets still loads, samples the same
-image and resumes training (tests/data keeps one, with the config that wrote it)."""
+before anything is unpickled; and a checkpoint laid out as texnets 0.1.0 wrote it still loads and resumes
+training (tests/data keeps that layout and the config that wrote it, never the weights)."""
 import json
-import shutil
 from pathlib import Path
 
 import pytest
@@ -48,19 +47,51 @@ def test_synthesize_given_a_yaml_config_as_checkpoint_says_so_in_one_line(tmp_pa
     assert not (tmp_path / "x.png").exists()
 
 
-def test_a_checkpoint_from_texnets_0_1_0_loads_and_samples_the_same_image():
-    expected = json.loads(OLD.with_suffix(".json").read_text())
-    loaded = load_generator(OLD.with_suffix(".ckpt"))
+def format1_parts(seed: int = 0) -> dict:
+    """The model parts of a checkpoint laid out as texnets 0.1.0 wrote them (tests/data/texture_net_format1.json:
+    metadata, hyper-parameters, state-dict keys, shapes and dtypes), filled with seeded values. No weights
+    are kept in the repository, only the layout, which is what a refactor can break."""
+    layout = json.loads(OLD.with_suffix(".json").read_text())
+    generator = torch.Generator().manual_seed(seed)
+    state = {}
+    for key, spec in layout["state_dict"].items():
+        shape, dtype = tuple(spec["shape"]), getattr(torch, spec["dtype"])
+        if dtype == torch.int64:
+            state[key] = torch.full(shape, 2, dtype=dtype)
+        elif key.endswith("running_var"):
+            state[key] = 0.5 + torch.rand(shape, generator=generator)  # a variance is positive
+        else:
+            state[key] = 0.1 * torch.randn(shape, generator=generator)
+    return {"state_dict": state, "hyper_parameters": layout["hyper_parameters"], "texnets": layout["texnets"],
+            "global_step": layout["global_step"]}
+
+
+def test_a_checkpoint_laid_out_as_texnets_0_1_0_wrote_it_still_loads(tmp_path):
+    path = tmp_path / "format1.ckpt"
+    parts = format1_parts()
+    torch.save(parts, path)
+    loaded = load_generator(path)
     assert loaded.model_type == "texture_net" and loaded.global_step == 2
-    image = generate(loaded.generator, tuple(expected["size"]), seed=expected["seed"], samples=[0])
-    assert torch.allclose(image[0], torch.tensor(expected["sample"]), atol=1e-5)
+    assert loaded.generator.config_dict() == parts["texnets"]["generator"]
+    prefix = parts["texnets"]["generator_prefix"]
+    assert {prefix + key for key in loaded.generator.state_dict()} == {
+        key for key in parts["state_dict"] if key.startswith(prefix)}  # every stored weight, and only those
+    image = generate(loaded.generator, (16, 16), seed=3, samples=[0])
+    assert image.shape == (1, 3, 16, 16) and torch.isfinite(image).all()
 
 
-def test_a_checkpoint_from_texnets_0_1_0_resumes_training(tmp_path, capsys):
-    checkpoint = tmp_path / "old" / "last.ckpt"
-    checkpoint.parent.mkdir()
-    shutil.copy(OLD.with_suffix(".ckpt"), checkpoint)
+def test_a_checkpoint_laid_out_as_texnets_0_1_0_wrote_it_resumes_training(tmp_path, capsys):
+    """A run of the current code, its model parts replaced by the 0.1.0 layout: the task accepts them
+    (generator config, state-dict keys, loss buffers) and training continues from step 2."""
+    runs = tmp_path / "runs"
+    code, err = call_main(train.main, ["--config", OLD.with_suffix(".yaml"), "--output_dir", runs, "--run_name", "r"],
+                          capsys)
+    assert code == 0, err
+    checkpoint = runs / "r" / "last.ckpt"
+    current = torch.load(checkpoint, weights_only=True)
+    current.update(format1_parts())
+    torch.save(current, checkpoint)
     code, err = call_main(train.main, ["--config", OLD.with_suffix(".yaml"), "--ckpt_path", checkpoint,
                                        "--trainer.max_steps", 3], capsys)
     assert code == 0, err
-    assert json.loads((checkpoint.parent / "report.json").read_text())["final_step"] == 3
+    assert json.loads((runs / "r" / "report.json").read_text())["final_step"] == 3
