@@ -34,8 +34,7 @@ from texnets import optim
 from texnets.cli import environment, layer_list, main_guard, parse_size, pick_device, report_path
 from texnets.errors import TexnetsError
 from texnets.evaluation import (DIVERSITY_EXTRACTORS, FID_EXTRACTORS, INCEPTION_SIFID, LPIPS_NETS, METRICS, Evaluator,
-                                MetricOptions, Reference, compare, find_images, is_image_set, markdown_table,
-                                pair_images)
+                                MetricOptions, Reference, compare, evaluation_table, find_images)
 from texnets.evaluation.compare import COMPARE_METHODS
 from texnets.evaluation.report import print_evaluation
 from texnets.images import save_json, write_text
@@ -179,19 +178,6 @@ def report_outputs(output: str) -> tuple[Path, Path]:
 # --------------------------------------------------------------------------------------------------
 # evaluate.py --generated ... --reference ...
 
-def build_reference(spec: str, generated: list[Path], pairs_by: str | None, size) -> tuple[Reference, list]:
-    """An exemplar, a reference set, or pairs; refuses pairs whose names or counts do not match."""
-    if not is_image_set(spec):
-        if pairs_by:
-            raise TexnetsError("--pairs needs a folder or glob of references, not one image")
-        return Reference.exemplar(spec, size), []
-    references = find_images(spec, "references")
-    if pairs_by:
-        pairs = pair_images(generated, references, pairs_by)
-        return Reference("pairs", spec, paths=[ref for _, ref in pairs]), pairs
-    return Reference("set", spec, paths=references), []
-
-
 def run_evaluate(argv: list[str]) -> int:
     args = evaluate_parser().parse_args(argv)
     json_path, md_path = report_outputs(args.output)
@@ -199,12 +185,12 @@ def run_evaluate(argv: list[str]) -> int:
     size = parse_size(args.size)
     start = time.perf_counter()
     generated = find_images(args.generated, "generated images")
-    reference, pairs = build_reference(args.reference, generated, args.pairs, size)
+    reference, pairs = Reference.from_spec(args.reference, generated, args.pairs, size)
     evaluation = Evaluator(metric_options(args, device, size)).evaluate(generated, reference, pairs)
     print_evaluation(evaluation)
     header = (f"# Evaluation\n\nGenerated: `{args.generated}` ({len(generated)} images) · reference: "
               f"`{args.reference}` ({reference.describe()}) · command: `python evaluate.py {' '.join(argv)}`\n\n")
-    write_text(header + markdown_table(evaluation) + "\n", md_path)
+    write_text(header + evaluation_table(evaluation) + "\n", md_path)
     save_json({"command": "evaluate", "arguments": vars(args), "generated": args.generated,
                "reference_source": args.reference, **evaluation.as_dict(), "device": str(device),
                "wall_seconds": round(time.perf_counter() - start, 3), "environment": environment()}, json_path)

@@ -37,7 +37,7 @@ from texnets.evaluation.evaluator import (DIVERSITY_EXTRACTORS, FID_EXTRACTORS, 
                                           MetricOptions)
 from texnets.evaluation.extractors import (INCEPTION_SIFID, InceptionEarlyFeatures, InceptionPooledFeatures,
                                            PooledVGGFeatures, load_inception)
-from texnets.evaluation.report import format_value, markdown_table
+from texnets.evaluation.report import evaluation_table, format_value
 from texnets.evaluation.results import Evaluation, MetricResult, RunningStat
 from texnets.evaluation.sources import Reference, find_images, is_image_set, pair_images, stream_batches
 from texnets.quality import psnr_ssim
@@ -47,6 +47,6 @@ __all__ = [
     "InceptionPooledFeatures", "LPIPS_NETS", "METRICS", "MetricOptions", "MetricResult", "PairwiseDiversity",
     "PooledVGGFeatures", "REFERENCE_MODES", "Reference", "RunningStat", "STYLE_STATISTICS", "SetDistances",
     "StyleDistances", "VGGFeatureDistance", "find_images", "format_value", "frechet_distance", "is_image_set",
-    "load_inception", "load_lpips", "markdown_table", "pair_images", "position_statistics", "psnr_ssim",
+    "load_inception", "load_lpips", "evaluation_table", "pair_images", "position_statistics", "psnr_ssim",
     "stream_batches",
 ]

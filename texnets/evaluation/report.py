@@ -1,6 +1,7 @@
 """Presentation: a figure as text, an evaluation as a markdown table."""
 from __future__ import annotations
 
+from texnets.cli import markdown_table
 from texnets.evaluation.results import Evaluation
 
 
@@ -11,16 +12,14 @@ def format_value(value: float | None, std: float | None = None) -> str:
     return f"{text} ± {std:.2g}" if std is not None else text
 
 
-def markdown_table(evaluation: Evaluation) -> str:
-    """One row per figure, with its extractor and image count beside it."""
-    lines = ["| metric | value | images | extractor | note |", "|---|---|---|---|---|"]
-    for r in evaluation.results:
-        lines.append(f"| {r.name} | {format_value(r.value, r.std)} | {r.images} | {r.extractor} | {r.note} |")
-    for metric, reason in evaluation.skipped.items():
-        lines.append(f"| {metric} | skipped | | | {reason} |")
-    for metric, reason in evaluation.fallbacks.items():
-        lines.append(f"\n{metric.upper()}: the standard extractor was not used: {reason}.")
-    return "\n".join(lines)
+def evaluation_table(evaluation: Evaluation) -> str:
+    """One row per figure, with its extractor and image count beside it; then why any standard extractor
+    was not used."""
+    rows = [[r.name, format_value(r.value, r.std), r.images, r.extractor, r.note] for r in evaluation.results]
+    rows += [[metric, "skipped", "", "", reason] for metric, reason in evaluation.skipped.items()]
+    notes = [f"\n{metric.upper()}: the standard extractor was not used: {reason}."
+             for metric, reason in evaluation.fallbacks.items()]
+    return "\n".join([markdown_table(["metric", "value", "images", "extractor", "note"], rows), *notes])
 
 
 def print_evaluation(evaluation: Evaluation, prefix: str = "") -> None:

@@ -126,6 +126,21 @@ class Reference:
     image: torch.Tensor | None = None    # (1, 3, H, W), exemplar mode
 
     @classmethod
+    def from_spec(cls, spec: str, generated: Sequence[Path], pairs_by: str | None = None,
+                  size=None) -> tuple["Reference", list[tuple[Path, Path]]]:
+        """What ``evaluate.py --reference`` names: an exemplar, a reference set, or (with ``pairs_by``) one
+        reference per generated image; refuses pairs whose names or counts do not match."""
+        if not is_image_set(spec):
+            if pairs_by:
+                raise TexnetsError("--pairs needs a folder or glob of references, not one image")
+            return cls.exemplar(spec, size), []
+        references = find_images(spec, "references")
+        if pairs_by:
+            pairs = pair_images(generated, references, pairs_by)
+            return cls("pairs", spec, paths=[ref for _, ref in pairs]), pairs
+        return cls("set", spec, paths=references), []
+
+    @classmethod
     def exemplar(cls, spec: str, size=None) -> "Reference":
         """Load an exemplar (path, ``builtin:<name>`` or URL), resized like the generated images
         (``MetricOptions.size`` applies to streamed images only)."""
