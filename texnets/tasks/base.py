@@ -85,9 +85,13 @@ class GeneratorTask(pl.LightningModule):
         """Compute the fixed loss targets (exemplar statistics) once, before training."""
 
     def configure_data(self, datamodule) -> None:
-        """Hand the attached DataModule what it needs from the model (e.g. the generator's noise spec). Called
-        in ``setup``, before any dataloader is built, so the DataModule never looks the task up: the two
-        meet in one direction only, task to DataModule."""
+        """Hand the attached DataModule what it needs from the model. Called in ``setup``, before any
+        dataloader is built, so the DataModule never looks the task up: the two meet in one direction only,
+        task to DataModule. By default a noise-driven task gives a DataModule that draws noise its
+        generator's noise spec."""
+        spec = getattr(self, "noise_spec", None)
+        if spec is not None and hasattr(datamodule, "noise_spec"):
+            datamodule.noise_spec = spec
 
     def frozen_prefixes(self) -> tuple[str, ...]:
         """Module names whose buffers are identical on every process and never change (encoder

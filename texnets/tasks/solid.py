@@ -121,10 +121,6 @@ class SolidTextureTask(GeneratorTask):
         datamodule = self.datamodule
         return datamodule.axes if datamodule is not None else AXES
 
-    def configure_data(self, datamodule) -> None:
-        if hasattr(datamodule, "noise_spec"):
-            datamodule.noise_spec = self.noise_spec  # the noise its slabs hold is the generator's
-
     def set_exemplars(self, exemplars: dict[str, torch.Tensor]) -> None:
         """Use these (1, 3, H, W) images, keyed by axis, instead of asking the data module."""
         self._exemplars = {axis: exemplars[axis] for axis in parse_axes(list(exemplars))}

@@ -78,10 +78,6 @@ class TextureTask(GeneratorTask):
     def noise_spec(self) -> NoiseSpec:
         return self.generator.noise_spec
 
-    def configure_data(self, datamodule) -> None:
-        if hasattr(datamodule, "noise_spec"):
-            datamodule.noise_spec = self.noise_spec  # the noise its batches hold is the generator's
-
     def set_exemplar(self, image: torch.Tensor) -> None:
         """Use this (1, 3, H, W) image in [0, 1] instead of asking the data module for one."""
         self._exemplar = image
