@@ -44,6 +44,8 @@ import torch
 
 from bench._report import command_line, machine, peak_rss_mb, run_front_door as run, today, update_section
 from texnets.checkpoints import load_generator
+from texnets.cli import markdown_table
+from texnets.evaluation import ExemplarGramScore
 from texnets.images import labelled_grid, load_image, save_image, save_json
 from texnets.tiling import generate
 # The training criterion's layers (configs/texture_cpu.yaml). texnets.optim is imported where it is used, so
@@ -116,43 +118,6 @@ def baseline_image(size: int, steps: int, reuse: bool) -> Path:
 def fresh_samples(generator, size: int, count: int = 16) -> torch.Tensor:
     """``count`` samples of seeds 123.. (the same noise in every run, so runs compare sample for sample)."""
     return torch.cat([generate(generator, (size, size), seed=123, samples=[i]) for i in range(count)])
-
-
-class GramScore:
-    """The training criterion (texnets.losses' Gram loss, / CHW, on ULYANOV_STYLE_LAYERS with max pooling and
-    layer weights 1) on 8-bit images (what a PNG holds), per image and for the mean Gram matrices of a set.
-
-    The mean Gram matrices' loss is the systematic part of a set's loss: whether the generator's samples
-    have the exemplar's statistics on average. The rest is sample-to-sample spread, which real windows of a
-    texture have too: no two windows of a texture have the same Gram matrices."""
-
-    def __init__(self, exemplar: torch.Tensor):
-        from texnets.losses import make_style_loss
-        from texnets.vgg import VGGEncoder
-        self.encoder = VGGEncoder(ULYANOV_STYLE_LAYERS, pooling="max")
-        self.loss = make_style_loss("gram", ULYANOV_STYLE_LAYERS, None, self.features(exemplar), normalize="chw")
-
-    def features(self, images: torch.Tensor) -> dict[str, torch.Tensor]:
-        with torch.no_grad():
-            return self.encoder((images.clamp(0, 1) * 255).round() / 255, ULYANOV_STYLE_LAYERS)
-
-    def score(self, images: torch.Tensor) -> dict:
-        """Mean, min and max of the per-image totals, per-layer means, and (for two or more images) the
-        loss of the set's mean Gram matrices, its systematic part."""
-        from texnets.losses import gram_matrix
-        features = [self.features(image.unsqueeze(0)) for image in images]  # one at a time: bounded memory
-        with torch.no_grad():
-            per_image = [{layer: float(self.loss.layer_loss(layer, f[layer])) for layer in ULYANOV_STYLE_LAYERS}
-                         for f in features]
-        totals = [sum(entry.values()) for entry in per_image]
-        summary = {"mean": statistics.mean(totals), "min": min(totals), "max": max(totals), "count": len(totals),
-                   "layers": {layer: statistics.mean(entry[layer] for entry in per_image) for layer in ULYANOV_STYLE_LAYERS}}
-        if len(features) > 1:
-            summary["systematic"] = sum(
-                float(((torch.cat([gram_matrix(f[layer], "chw") for f in features]).mean(0)
-                        - self.loss.target(layer, "gram")) ** 2).mean())
-                for layer in ULYANOV_STYLE_LAYERS)
-        return summary
 
 
 def real_windows(exemplar: torch.Tensor, size: int, stride: int) -> torch.Tensor:
@@ -233,7 +198,7 @@ def ablation(reuse_baseline: bool) -> dict:
     diversity) beside the exemplar's own windows and an optimize.py baseline of the same size."""
     size = ABLATION_SIZE
     exemplar = load_image(exemplar_spec(), EXEMPLAR_SIZE)
-    scorer = GramScore(exemplar)
+    scorer = ExemplarGramScore(exemplar)
     windows = real_windows(exemplar, size, size // 2)
     base_image = baseline_image(size, ABLATION_STEPS, reuse_baseline)
     results = {"machine": machine(), "date": today(), "command": command_line(MODULE), "exemplar": exemplar_spec(),
@@ -258,18 +223,20 @@ def ablation(reuse_baseline: bool) -> dict:
 def ablation_markdown(r: dict) -> str:
     base, windows, size = r["baseline"]["mean"], r["real_windows"], r["size"]
 
-    def row(label: str, summary: dict, seconds: str) -> str:
+    def row(label: str, summary: dict, seconds: str) -> list[str]:
         div = summary.get("diversity")
-        div_cells = f"{div:.3f} | {div / windows['diversity']:.2f}×" if div is not None else "— | —"
-        return (f"| {label} | {summary['mean']:.4g} | {summary['mean'] / base:.1f}× | "
-                f"{summary['mean'] / windows['mean']:.2f}× | {summary.get('systematic', float('nan')):.4g} | "
-                f"{div_cells} | {seconds} |")
+        div_cells = [f"{div:.3f}", f"{div / windows['diversity']:.2f}×"] if div is not None else ["—", "—"]
+        return [label, f"{summary['mean']:.4g}", f"{summary['mean'] / base:.1f}×",
+                f"{summary['mean'] / windows['mean']:.2f}×", f"{summary.get('systematic', float('nan')):.4g}",
+                *div_cells, seconds]
 
     rows = [row(v["label"], v, f"{v['fit_seconds']:.0f}") for v in r["variants"]]
     rows.append(row(f"*the exemplar's own {size}² windows ({windows['count']}, stride {r['window_stride']})*",
                     windows, "—"))
-    rows.append(f"| *optimize.py baseline ({r['steps']} L-BFGS steps, one image)* | {base:.4g} | 1.0× | "
-                f"{base / windows['mean']:.2f}× | — | — | — | — |")
+    rows.append([f"*optimize.py baseline ({r['steps']} L-BFGS steps, one image)*", f"{base:.4g}", "1.0×",
+                 f"{base / windows['mean']:.2f}×", "—", "—", "—", "—"])
+    table = markdown_table(["setting", "Gram loss per image", "÷ baseline", "÷ real windows", "systematic part",
+                            "diversity", "÷ real windows'", "fit s"], rows)
     variants = r["variants"]
     share = {v["name"]: v["diversity"] / windows["diversity"] for v in variants}
     lowest = min(variants, key=lambda v: v["mean"])
@@ -311,9 +278,7 @@ that ignores its noise), next to the real windows'. It compares samples position
 at different shifts still counts as varied: look at the samples too, 4 per row in `bench/out/texture_ablation.png`
 (not committed).
 
-| setting | Gram loss per image | ÷ baseline | ÷ real windows | systematic part | diversity | ÷ real windows' | fit s |
-|---|---|---|---|---|---|---|---|
-{chr(10).join(rows)}
+{table}
 
 {textwrap.fill(" ".join(findings), 115)}
 """
@@ -374,7 +339,7 @@ def main() -> int:
     generator = loaded.generator
 
     exemplar = load_image(exemplar_spec(), EXEMPLAR_SIZE)
-    scorer = GramScore(exemplar)
+    scorer = ExemplarGramScore(exemplar)
     samples = fresh_samples(generator, size)
     windows = real_windows(exemplar, size, size // 2)
     quality = {"samples": {**scorer.score(samples), "diversity": diversity(samples)},
@@ -432,15 +397,16 @@ def markdown(r: dict, steps: int, baseline_steps: int) -> str:
     for key in ("total", *ULYANOV_STYLE_LAYERS):
         pick = (lambda summary: summary["mean"]) if key == "total" else (lambda summary: summary["layers"][key])
         values = [pick(q[name]) for name, _ in sets]
-        rows.append(f"| {'**total** (mean per image)' if key == 'total' else key} | "
-                    + " | ".join(f"{v:.4g}" for v in values)
-                    + f" | {pick(best) / pick(q['baseline']):.1f}× | {pick(best) / pick(q['real_windows']):.2f}× |")
+        rows.append(["**total** (mean per image)" if key == "total" else key, *(f"{v:.4g}" for v in values),
+                     f"{pick(best) / pick(q['baseline']):.1f}×", f"{pick(best) / pick(q['real_windows']):.2f}×"])
     systematic = [f"{q[name]['systematic']:.4g}" if "systematic" in q[name] else "—" for name, _ in sets]
-    rows.append("| loss of the mean Gram (systematic part) | " + " | ".join(systematic) + " | | |")
+    rows.append(["loss of the mean Gram (systematic part)", *systematic, "", ""])
     if "diversity" in best:
-        rows.append(f"| diversity (mean pairwise distance; higher is more varied) | {best['diversity']:.3f} | "
-                    f"{q['real_windows']['diversity']:.3f} | — | | "
-                    f"{best['diversity'] / q['real_windows']['diversity']:.2f}× |")
+        rows.append(["diversity (mean pairwise distance; higher is more varied)", f"{best['diversity']:.3f}",
+                     f"{q['real_windows']['diversity']:.3f}", "—", "",
+                     f"{best['diversity'] / q['real_windows']['diversity']:.2f}×"])
+    quality_table = markdown_table(["layer", *(label for _, label in sets), "samples ÷ baseline",
+                                    "samples ÷ real windows"], rows)
     verdict = "met" if q["ratio"] <= 3 else "**not met**"
     windows = q["real_windows"]
     spread_layer = max(ULYANOV_STYLE_LAYERS, key=lambda layer: windows["layers"][layer])
@@ -466,8 +432,9 @@ def markdown(r: dict, steps: int, baseline_steps: int) -> str:
     speed_note = (f"both timed together on {s['date']}, with that run's checkpoint; sampling time does not "
                   "depend on the weights"
                   if s.get("reused") else f"both timed in the same run{', ' + s['date'] if s.get('date') else ''}")
-    scale_rows = "\n".join(f"| {row['size']}² | {row['seconds'] * 1000:.0f} | {row['peak_rss_mb']:.0f} "
-                           f"| {row['rss_before_mb']:.0f} |" for row in r["scale"])
+    scale_table = markdown_table(["size", "ms", "peak RSS (MB)", "RSS before sampling (MB)"],
+                                 [[f"{row['size']}²", f"{row['seconds'] * 1000:.0f}", f"{row['peak_rss_mb']:.0f}",
+                                   f"{row['rss_before_mb']:.0f}"] for row in r["scale"]])
     explanation = textwrap.fill(explanation, 115) + "\n"
     return f"""## Texture networks
 
@@ -487,9 +454,7 @@ Gram loss on relu1_1–relu5_1 with gradient normalisation, Adam 0.1 ×0.8 every
 128² windows (stride {q['window_stride']}, {windows['count']} windows: real texture at the same scale); and
 `optimize.py texture` at 128², optimising that same criterion against the same exemplar for {baseline_steps} L-BFGS steps.
 
-| layer | {' | '.join(label for _, label in sets)} | samples ÷ baseline | samples ÷ real windows |
-|---|{'---|' * len(sets)}---|---|
-{chr(10).join(rows)}
+{quality_table}
 
 Per image, the network's samples score {best['mean']:.4g} (min {best['min']:.4g}, max {best['max']:.4g}); real
 128² windows of the exemplar score {windows['mean']:.4g} (min {windows['min']:.4g}, max {windows['max']:.4g}) on
@@ -508,9 +473,7 @@ samples 21.9× the baseline (17.9× after BatchNorm recalibration), relu4_1 domi
 **Sampling scale** (one sample, CPU, fresh process each; above 1024² the output is generated in 1024² tiles with a
 160 px halo, identical to a one-shot pass; RSS includes the ~0.7 GB that importing this torch build takes):
 
-| size | ms | peak RSS (MB) | RSS before sampling (MB) |
-|---|---|---|---|
-{scale_rows}
+{scale_table}
 
 GPU figures: no GPU was lent to the session that produced this section.
 """

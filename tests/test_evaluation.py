@@ -137,6 +137,20 @@ def test_style_distances_order_the_texture_below_noise():
         assert totals["texture"][stat] < 0.5 * totals["noise"][stat], stat
 
 
+def test_exemplar_gram_score_ranks_windows_below_noise_and_splits_off_the_systematic_part():
+    layers = ["relu1_1", "relu2_1"]
+    exemplar, *windows = crops("gravel", 3, 48, seed=3).split(1)
+    noise = torch.rand(2, 3, 48, 48, generator=torch.Generator().manual_seed(0))
+    scorer = evaluation.ExemplarGramScore(exemplar[0], layers)
+    real, random = scorer.score(torch.cat(windows)), scorer.score(noise)
+    assert scorer.score(exemplar)["mean"] < 1e-9  # the exemplar against itself
+    assert real["count"] == 2 and set(real["layers"]) == set(layers)
+    assert real["mean"] < 0.5 * random["mean"]
+    assert real["min"] <= real["mean"] <= real["max"]
+    for summary in (real, random):  # convexity: the mean Gram matrices' loss never exceeds the mean loss
+        assert 0 <= summary["systematic"] <= summary["mean"] * (1 + 1e-6)
+
+
 def test_sliced_wasserstein_distance_is_reproducible():
     from texnets.vgg import VGGEncoder
     encoder = VGGEncoder(["relu1_1"])

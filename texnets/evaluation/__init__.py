@@ -31,8 +31,9 @@ batches), ``extractors`` (the feature networks), ``distances``, ``evaluator`` (o
 """
 from __future__ import annotations
 
-from texnets.evaluation.distances import (LPIPS_NETS, STYLE_STATISTICS, PairwiseDiversity, SetDistances, StyleDistances,
-                                          VGGFeatureDistance, frechet_distance, load_lpips, position_statistics)
+from texnets.evaluation.distances import (LPIPS_NETS, STYLE_STATISTICS, ExemplarGramScore, PairwiseDiversity,
+                                          SetDistances, StyleDistances, VGGFeatureDistance, frechet_distance, load_lpips,
+                                          position_statistics)
 from texnets.evaluation.evaluator import (DIVERSITY_EXTRACTORS, FID_EXTRACTORS, METRICS, REFERENCE_MODES, Evaluator,
                                           MetricOptions)
 from texnets.evaluation.extractors import (INCEPTION_SIFID, InceptionEarlyFeatures, InceptionPooledFeatures,
@@ -43,7 +44,8 @@ from texnets.evaluation.sources import Reference, find_images, is_image_set, pai
 from texnets.quality import psnr_ssim
 
 __all__ = [
-    "DIVERSITY_EXTRACTORS", "Evaluation", "Evaluator", "FID_EXTRACTORS", "INCEPTION_SIFID", "InceptionEarlyFeatures",
+    "DIVERSITY_EXTRACTORS", "Evaluation", "Evaluator", "ExemplarGramScore", "FID_EXTRACTORS",
+    "INCEPTION_SIFID", "InceptionEarlyFeatures",
     "InceptionPooledFeatures", "LPIPS_NETS", "METRICS", "MetricOptions", "MetricResult", "PairwiseDiversity",
     "PooledVGGFeatures", "REFERENCE_MODES", "Reference", "RunningStat", "STYLE_STATISTICS", "SetDistances",
     "StyleDistances", "VGGFeatureDistance", "find_images", "format_value", "frechet_distance", "is_image_set",

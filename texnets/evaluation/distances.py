@@ -6,6 +6,7 @@ from __future__ import annotations
 import contextlib
 import itertools
 import os
+import statistics
 import warnings
 from collections.abc import Sequence
 from pathlib import Path
@@ -18,8 +19,8 @@ from texnets.errors import TexnetsError
 from texnets.evaluation.extractors import _download_or_explain
 from texnets.evaluation.results import RunningStat
 from texnets.images import resize
-from texnets.losses import make_style_loss
-from texnets.vgg import VGGEncoder
+from texnets.losses import gram_matrix, make_style_loss
+from texnets.vgg import ULYANOV_STYLE_LAYERS, VGGEncoder
 
 STYLE_STATISTICS = {"gram": "Gram", "meanvar": "MeanVar", "sw": "SW"}
 LPIPS_NETS = ("alex", "vgg", "squeeze")
@@ -137,6 +138,46 @@ class StyleDistances:
                     loss(image)
                 for layer, value in loss.last_layer_losses.items():
                     self.stats[(stat, layer)].add(value)
+
+
+class ExemplarGramScore:
+    """A texture network's training criterion as a score: the Gram loss of ``texnets.losses`` (Gram / CHW,
+    layer weights 1, max pooling; Ulyanov et al. 2016's layers by default) of 8-bit images (what a PNG
+    holds) against one exemplar, per image and for the mean Gram matrices of a set.
+
+    The mean Gram matrices' loss is the systematic part of a set's loss: whether the samples have the
+    exemplar's statistics on average. The rest is sample-to-sample spread, which real windows of a
+    texture have too: no two windows of a texture have the same Gram matrices. By convexity the
+    systematic part is never above the mean per-image loss."""
+
+    def __init__(self, exemplar: torch.Tensor, layers: Sequence[str] = ULYANOV_STYLE_LAYERS,
+                 encoder: VGGEncoder | None = None):
+        self.layers = list(layers)
+        self.encoder = encoder or VGGEncoder(self.layers, pooling="max")
+        self.loss = make_style_loss("gram", self.layers, None, self.features(exemplar), normalize="chw")
+
+    def features(self, images: torch.Tensor) -> dict[str, torch.Tensor]:
+        if images.dim() == 3:
+            images = images.unsqueeze(0)
+        with torch.no_grad():
+            return self.encoder((images.clamp(0, 1) * 255).round() / 255, self.layers)
+
+    def score(self, images: torch.Tensor | Sequence[torch.Tensor]) -> dict:
+        """Mean, min and max of the per-image totals, per-layer means, and (for two or more images) the
+        loss of the set's mean Gram matrices, its systematic part."""
+        features = [self.features(image) for image in images]  # one at a time: bounded memory
+        with torch.no_grad():
+            per_image = [{layer: float(self.loss.layer_loss(layer, f[layer])) for layer in self.layers}
+                         for f in features]
+        totals = [sum(entry.values()) for entry in per_image]
+        summary = {"mean": statistics.mean(totals), "min": min(totals), "max": max(totals), "count": len(totals),
+                   "layers": {layer: statistics.mean(entry[layer] for entry in per_image) for layer in self.layers}}
+        if len(features) > 1:
+            summary["systematic"] = sum(
+                float(((torch.cat([gram_matrix(f[layer], "chw") for f in features]).mean(0)
+                        - self.loss.target(layer, "gram")) ** 2).mean())
+                for layer in self.layers)
+        return summary
 
 
 LPIPS_BACKBONE_URLS = {  # torchvision's ImageNet weights that lpips loads for its backbone
