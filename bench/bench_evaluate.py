@@ -38,8 +38,9 @@ import torch
 
 from bench._report import machine, peak_rss_mb, today, update_section
 from texnets import evaluation
+from texnets.cli import markdown_table
 from texnets.errors import TexnetsError
-from texnets.images import load_image, save_image
+from texnets.images import load_image, save_image, save_json
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -60,25 +61,37 @@ def images_per_second(function, batch: torch.Tensor, repeats: int) -> float:
     return len(batch) / statistics.median(times)
 
 
-def throughput(size: int, batch: int, repeats: int) -> list[str]:
+def throughput(size: int, batch: int, repeats: int) -> dict:
+    """Images (pairs, for LPIPS) per second of each metric's network on random size² images; the Inception
+    entry is the reason it is unavailable instead, where it is."""
     images = torch.rand(batch, 3, size, size, generator=torch.Generator().manual_seed(0))
-    rows = []
-    vgg = evaluation.PooledVGGFeatures("pool5", size=224)
-    rows.append(f"| FID features, VGG19 pool5 (offline FID-VGG19; input resized to 224²) | {size}² | {batch} | "
-                f"{images_per_second(vgg, images, repeats):.2f} images/s |")
+    result = {"size": size, "batch": batch}
+    result["vgg19"] = images_per_second(evaluation.PooledVGGFeatures("pool5", size=224), images, repeats)
     try:
         inception = evaluation.InceptionPooledFeatures(evaluation.load_inception())
-        rows.append(f"| FID features, InceptionV3 pool3 (standard FID; resized to 299²) | {size}² | {batch} | "
-                    f"{images_per_second(inception, images, repeats):.2f} images/s |")
+        result["inception"] = images_per_second(inception, images, repeats)
     except TexnetsError as exc:
-        rows.append(f"| FID features, InceptionV3 pool3 (standard FID) | {size}² | {batch} | not available here: "
-                    f"{str(exc).split(';')[0]} |")
+        result["inception"] = str(exc).split(";")[0]
     lpips_model, _ = evaluation.load_lpips("alex", random_backbone=True)
     others = images.flip(0)
-    pairs = images_per_second(lambda x: lpips_model(x, others, normalize=True), images, repeats)
-    rows.append(f"| LPIPS-alex, **random backbone** (ImageNet weights offline here; same network cost) | {size}² | "
-                f"{batch} pairs | {pairs:.2f} pairs/s |")
-    return rows
+    result["lpips_pairs"] = images_per_second(lambda x: lpips_model(x, others, normalize=True), images, repeats)
+    return result
+
+
+def throughput_table(result: dict) -> str:
+    """The throughput table, from :func:`throughput`'s figures."""
+    size, batch, inception = result["size"], result["batch"], result["inception"]
+    rows = [["FID features, VGG19 pool5 (offline FID-VGG19; input resized to 224²)", f"{size}²", f"{batch}",
+             f"{result['vgg19']:.2f} images/s"]]
+    if isinstance(inception, str):
+        rows.append(["FID features, InceptionV3 pool3 (standard FID)", f"{size}²", f"{batch}",
+                     f"not available here: {inception}"])
+    else:
+        rows.append(["FID features, InceptionV3 pool3 (standard FID; resized to 299²)", f"{size}²", f"{batch}",
+                     f"{inception:.2f} images/s"])
+    rows.append(["LPIPS-alex, **random backbone** (ImageNet weights offline here; same network cost)", f"{size}²",
+                 f"{batch} pairs", f"{result['lpips_pairs']:.2f} pairs/s"])
+    return markdown_table(["what", "input", "batch", "throughput"], rows)
 
 
 def stream_child(folder: str, count: int, size: int) -> dict:
@@ -93,7 +106,8 @@ def stream_child(folder: str, count: int, size: int) -> dict:
     return {"images_per_second": 2 * count / seconds, "peak_rss_mb": peak_rss_mb(), "seconds": seconds}
 
 
-def streaming(counts: list[int], size: int) -> list[str]:
+def streaming(counts: list[int], size: int) -> list[dict]:
+    """A streamed FID/KID evaluation (:func:`stream_child`, a fresh process each) per set size."""
     rows = []
     with tempfile.TemporaryDirectory() as folder:
         texture = load_image("builtin:immunohistochemistry", size * 2)
@@ -105,11 +119,16 @@ def streaming(counts: list[int], size: int) -> list[str]:
         for count in counts:
             child = [sys.executable, "-m", "bench.bench_evaluate", "--stream-child", folder, str(count), str(size)]
             out = subprocess.check_output(child, text=True, cwd=REPO)
-            result = json.loads(out.strip().splitlines()[-1])
-            rows.append(f"| {count} vs {count} | {size}² | {result['images_per_second']:.2f} | "
-                        f"{result['seconds']:.0f} | {result['peak_rss_mb']:.0f} |")
-            print(rows[-1], flush=True)
+            rows.append({"count": count, "size": size, **json.loads(out.strip().splitlines()[-1])})
+            print(f"streamed {count} vs {count}: {rows[-1]}", flush=True)
     return rows
+
+
+def streaming_table(rows: list[dict]) -> str:
+    """The streamed FID/KID table, from :func:`streaming`'s rows."""
+    return markdown_table(["images", "size", "images/s", "seconds", "peak RSS (MB)"],
+                          [[f"{row['count']} vs {row['count']}", f"{row['size']}²", f"{row['images_per_second']:.2f}",
+                            f"{row['seconds']:.0f}", f"{row['peak_rss_mb']:.0f}"] for row in rows])
 
 
 def train_checkpoint(name: str, exemplar: Path, steps: int, quick: bool) -> tuple[Path, str]:
@@ -172,7 +191,7 @@ def transfer_compare(checkpoint: Path, quick: bool, figure: bool) -> None:
     shown = checkpoint.relative_to(REPO) if checkpoint.is_relative_to(REPO) else checkpoint
     run = {"wall_seconds": wall, "date": today(), "machine": machine(),
            "command": f"python -m bench.bench_evaluate --transfer {shown}" + " --figure" * figure}
-    (OUT / "compare_transfer_bench.json").write_text(json.dumps(run, indent=1))
+    save_json(run, OUT / "compare_transfer_bench.json")
     render_transfer_compare()
     if figure:  # only for a well-trained network: the grid is the README's picture of what transfer nets do
         from PIL import Image
@@ -241,8 +260,8 @@ def main() -> int:
 
     quick = args.quick
     size, batch, repeats = (64, 2, 2) if quick else (256, 8, 5)
-    rows = throughput(size, batch, repeats)
-    print("\n".join(rows), flush=True)
+    speeds = throughput(size, batch, repeats)
+    print(throughput_table(speeds), flush=True)
     stream_counts = [4, 8] if quick else [32, 128]
     stream_rows = streaming(stream_counts, 64 if quick else 256)
     settings = ({"size": 32, "samples": 2, "steps": 3,
@@ -275,16 +294,12 @@ Command: `python -m bench.bench_evaluate` · machine: {machine()} · date: {toda
 
 **Throughput** (median of {repeats} batches after a warm-up; random {size}² images):
 
-| what | input | batch | throughput |
-|---|---|---|---|
-{chr(10).join(rows)}
+{throughput_table(speeds)}
 
 **Streamed FID/KID from disk** (VGG19 pool5; decode, resize and features; fresh process each, so the peak
 resident memory is that run's alone and should not grow with the number of images):
 
-| images | size | images/s | seconds | peak RSS (MB) |
-|---|---|---|---|---|
-{chr(10).join(stream_rows)}
+{streaming_table(stream_rows)}
 
 **Texture network vs optimisation**, {settings['size']}² samples, {settings['samples']} per method,
 {settings['steps']} L-BFGS steps per optimised sample; every figure against the exemplar. Offline, SiFID runs

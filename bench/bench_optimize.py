@@ -26,6 +26,7 @@ import torch
 
 from bench._report import machine, peak_rss_mb, today, update_section
 from texnets import optim
+from texnets.cli import markdown_table
 from texnets.images import load_image
 from texnets.vgg import GATYS_TEXTURE_LAYERS
 
@@ -98,6 +99,13 @@ def encoder_load_seconds() -> float:
     return statistics.median(runs)
 
 
+def steps_table(rows: list[dict]) -> str:
+    """Seconds per step and peak memory, one row per method and size (:func:`child_steps`'s figures)."""
+    return markdown_table(["method", "size", "s / step", "peak RSS (MB)"],
+                          [[row["method"], f"{row['size']}²", f"{row['seconds_per_step']:.3f}",
+                            f"{row['peak_rss_mb']:.0f}"] for row in rows])
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--quick", action="store_true", help="small sizes and few steps; do not write BENCHMARKS.md")
@@ -117,9 +125,8 @@ def main() -> int:
             threads = ["--threads", str(args.threads)] if args.threads else []
             child = [sys.executable, "-m", "bench.bench_optimize", "--child", method, str(size), str(steps), *threads]
             out = subprocess.check_output(child, text=True, cwd=Path(__file__).resolve().parents[1])
-            result = json.loads(out.strip().splitlines()[-1])
-            rows.append(f"| {method} | {size}² | {result['seconds_per_step']:.3f} | {result['peak_rss_mb']:.0f} |")
-            print(rows[-1], flush=True)
+            rows.append({"method": method, "size": size, **json.loads(out.strip().splitlines()[-1])})
+            print(f"{method} {size}²: {rows[-1]}", flush=True)
     ratio = overhead_ratio(64 if args.quick else 256, 3 if args.quick else 15)
     print(f"overhead ratio {ratio['ratio']:.3f}", flush=True)
     load = encoder_load_seconds()
@@ -137,9 +144,7 @@ warm-up run) and the peak resident memory of the whole process. Texture: Gatys'1
 pool1–pool4, average pooling, Gram loss, on `pebbles.jpg`. Style: Gatys'16 layers (content relu4_2,
 style relu1_1–relu5_1), on `tubingen.jpg` × `starry_night.jpg`.
 
-| method | size | s / step | peak RSS (MB) |
-|---|---|---|---|
-{chr(10).join(rows)}
+{steps_table(rows)}
 
 **Overhead ratio** (target ≤ 1.10): one full texture-synthesis step at 256² (encoder, Gram loss on five
 layers, backward to the pixels) takes {ratio['texture_s'] * 1000:.0f} ms; a bare torchvision VGG19

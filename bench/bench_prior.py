@@ -35,7 +35,8 @@ import torch.nn.functional as F
 import torchvision.transforms.v2.functional as TF
 
 from bench._report import machine, today, update_section
-from texnets.images import load_image, save_image
+from texnets.cli import markdown_table
+from texnets.images import load_image, save_image, save_json
 from texnets.quality import psnr_ssim, quantize
 from texnets.tasks.prior import DeepImagePriorDataModule
 
@@ -132,14 +133,16 @@ def markdown(results: dict) -> str:
                  f"blur sigma {dn['blur']['sigma']}: {dn['blur']['psnr']:.2f} / {dn['blur']['ssim']:.3f}", dn["dip"]),
                 (f"super-resolution x{FACTOR}", "–",
                  f"bicubic: {sr['bicubic']['psnr']:.2f} / {sr['bicubic']['ssim']:.3f}", sr["dip"])):
-            rows.append(f"| {row['name']} | {task} | {inputs} | {baseline} | **{dip['best']['psnr']:.2f}** / "
-                        f"{dip['best']['ssim']:.3f} (step {dip['best']['step']}) | {dip['final']['psnr']:.2f} | "
-                        f"{dip['fit_seconds'] / 60:.1f} | {dip['wall_seconds'] / 60:.1f} |")
+            rows.append([row["name"], task, inputs, baseline,
+                         f"**{dip['best']['psnr']:.2f}** / {dip['best']['ssim']:.3f} (step {dip['best']['step']})",
+                         f"{dip['final']['psnr']:.2f}", f"{dip['fit_seconds'] / 60:.1f}",
+                         f"{dip['wall_seconds'] / 60:.1f}"])
     steps = results["steps"]
     paper = "at the paper's step counts" if steps == PAPER_STEPS else "not the paper's 3000 and 2000 steps"
     network = ("a 3-level, 16-channel network (--quick)" if results.get("quick") else
                "the paper's network (5 levels of 128 channels, 2.2 M parameters) and settings")
-    table = "\n".join(rows)
+    table = markdown_table(["photo", "task", "input PSNR", "baseline PSNR / SSIM", "DIP best PSNR / SSIM",
+                            "DIP final PSNR", "fit (min)", "train.py run (min)"], rows)
     return f"""## Deep Image Prior (CPU)
 
 `{results['command']}` on {machine()}, {today()}.
@@ -154,8 +157,6 @@ truth (an oracle stopping point, as in the paper's figures); "final" is the last
 on the very same inputs: a Gaussian blur (kornia) with the best sigma of {', '.join(map(str, BLUR_SIGMAS))}
 (also chosen with the ground truth), and bicubic upsampling.
 
-| photo | task | input PSNR | baseline PSNR / SSIM | DIP best PSNR / SSIM | DIP final PSNR | fit (min) | train.py run (min) |
-|---|---|---|---|---|---|---|---|
 {table}
 """
 
@@ -220,7 +221,7 @@ def main() -> int:
     OUT.mkdir(parents=True, exist_ok=True)
     results = {"command": command, "size": args.size, "steps": steps, "machine": machine(), "date": today(),
                "photos": [bench_photo(spec, args.size, steps, OUT, quick=False) for spec in photo_specs()]}
-    (OUT / "prior_results.json").write_text(json.dumps(results, indent=1))
+    save_json(results, OUT / "prior_results.json")
     update_section("prior-cpu", markdown(results))
     print("updated BENCHMARKS.md (prior-cpu)")
     return 0

@@ -35,7 +35,9 @@ import torch
 
 from bench._report import machine, peak_rss_mb, run_front_door as run, today, update_section
 from texnets.checkpoints import load_generator
+from texnets.cli import markdown_table
 from texnets.generators.solid_net import AXES, SolidTextureNet
+from texnets.images import save_json
 from texnets.vgg import ULYANOV_STYLE_LAYERS  # (configs/solid_cpu.yaml's layers)
 from texnets.volumes import generate_block, generate_volume
 
@@ -158,7 +160,7 @@ def cpu(args) -> int:
     print(json.dumps(results, indent=1))
     if args.quick:
         return 0
-    (OUT / "solid_results.json").write_text(json.dumps(results, indent=1))
+    save_json(results, OUT / "solid_results.json")
     update_section("solid-cpu", cpu_markdown(results))
     print("updated BENCHMARKS.md (solid-cpu)")
     return 0
@@ -166,11 +168,13 @@ def cpu(args) -> int:
 
 def cpu_markdown(r: dict) -> str:
     t, b = r["training"], r["baseline"]
-    rows = "\n".join(f"| {axis} | {r['slices'][axis]['mean']:.1f} ({r['slices'][axis]['min']:.1f}–"
-                     f"{r['slices'][axis]['max']:.1f}) | {r['slices'][axis]['mean'] / b['loss']:.2f}× |"
-                     for axis in AXES)
-    speed = "\n".join(f"| {s['edge']}³ | {s['seconds']:.1f} | {s['peak_rss_mb']:.0f} | {s['file_mb']:.0f} |"
-                      for s in r["speed"])
+    slices = markdown_table(
+        ["slices perpendicular to", "criterion: mean (min–max)", "ratio to the baseline"],
+        [[axis, f"{r['slices'][axis]['mean']:.1f} ({r['slices'][axis]['min']:.1f}–{r['slices'][axis]['max']:.1f})",
+          f"{r['slices'][axis]['mean'] / b['loss']:.2f}×"] for axis in AXES])
+    speed = markdown_table(["volume", "seconds", "peak RSS (MB)", "file (MB)"],
+                           [[f"{s['edge']}³", f"{s['seconds']:.1f}", f"{s['peak_rss_mb']:.0f}", f"{s['file_mb']:.0f}"]
+                            for s in r["speed"]])
     return f"""## Solid textures (CPU)
 
 `python -m bench.bench_solid` on {machine()}, {today()}.
@@ -186,9 +190,7 @@ network's volume (seed 1, places never trained on), against `optimize.py texture
 criterion directly for one {r['edge']}² image ({b['steps']} L-BFGS steps, {b['wall_seconds']:.0f} s, same run):
 baseline loss **{b['loss']:.1f}**.
 
-| slices perpendicular to | criterion: mean (min–max) | ratio to the baseline |
-|---|---|---|
-{rows}
+{slices}
 
 The baseline fits the statistics of one 64² image, where relu5_1 has 4×4 positions and can be matched
 almost exactly; the network must produce them in every slice of an endless volume, consistently across
@@ -199,8 +201,6 @@ above). The slices still look like the exemplar: a preview of a fresh 128³ volu
 **Volumes on the CPU** (`synthesize.py`'s path: blocks of {r['speed'][0]['block']}³ written into a `.npy`, fresh
 process each, untimed warm-up):
 
-| volume | seconds | peak RSS (MB) | file (MB) |
-|---|---|---|---|
 {speed}
 """
 
@@ -232,31 +232,34 @@ def gpu(args) -> int:
                "seconds": statistics.median(times), "peak_gpu_mb": torch.cuda.max_memory_allocated() / 2**20}
         print(row, flush=True)
         results["rows"].append(row)
-    Path(args.json).write_text(json.dumps(results, indent=1))
+    save_json(results, args.json)
     return 0
 
 
 def record_gpu(args) -> int:
-    r = json.loads(Path(args.json).read_text())
-    rows = "\n".join(f"| {x['block']}³ | {x['precision']} | {'yes' if x['channels_last'] else 'no'} | "
-                     f"{'yes' if x.get('compile') else 'no'} | "
-                     f"{x['seconds']:.3f} | {x['peak_gpu_mb']:.0f} |" for x in r["rows"])
+    update_section("solid-gpu", gpu_markdown(json.loads(Path(args.json).read_text())))
+    print("updated BENCHMARKS.md (solid-gpu)")
+    return 0
+
+
+def gpu_markdown(r: dict) -> str:
+    """The "Solid textures (GPU)" section, from the JSON :func:`gpu` wrote."""
+    rows = markdown_table(
+        ["blocks", "precision", "channels_last_3d", "torch.compile", "seconds per 256³ volume", "peak GPU memory (MB)"],
+        [[f"{x['block']}³", x["precision"], "yes" if x["channels_last"] else "no", "yes" if x.get("compile") else "no",
+          f"{x['seconds']:.3f}", f"{x['peak_gpu_mb']:.0f}"] for x in r["rows"]])
     best = min(x["seconds"] for x in r["rows"])
-    update_section("solid-gpu", f"""## Solid textures (GPU)
+    return f"""## Solid textures (GPU)
 
 `python -m bench.bench_solid gpu --json OUT.json` on the lent **{r['device']}** ({r['machine']}), {r['date']};
 recorded with `record-gpu`. One 256³ volume end to end as `synthesize.py` makes it: hashed noise on the
 GPU, the reference generator (84,963 parameters), uint8 conversion and the copy to host memory; median
 of 5 after a warm-up.
 
-| blocks | precision | channels_last_3d | torch.compile | seconds per 256³ volume | peak GPU memory (MB) |
-|---|---|---|---|---|---|
 {rows}
 
 Best: **{best:.3f} s** per 256³ volume, against the paper's ~1 s on one GPU (goal: 10× faster, 0.1 s).
-""")
-    print("updated BENCHMARKS.md (solid-gpu)")
-    return 0
+"""
 
 
 def main() -> int:

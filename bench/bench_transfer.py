@@ -28,8 +28,9 @@ from pathlib import Path
 import torch
 
 from bench._report import command_line, machine, peak_rss_mb, today, update_section
-from texnets.cli import synchronize
+from texnets.cli import markdown_table, synchronize
 from texnets.generators.transformer_net import TransformerNet
+from texnets.images import save_json
 
 REPO = Path(__file__).resolve().parents[1]
 MODULE = "bench.bench_transfer"  # run as python -m bench.bench_transfer
@@ -138,19 +139,24 @@ def section_inference(args) -> None:
     shapes = [(1, 512, 512), (1, 1024, 1024)]
     rows = measure_inference(torch.device("cpu"), torch.float32, shapes, ("eager", "channels_last", "compile"),
                              repeats=args.repeats, warmup=1)
+    save_results("inference", rows)
+    update_section("bench_transfer_inference", inference_markdown(rows, args.repeats))
+
+
+def inference_markdown(rows: list[dict], repeats: int) -> str:
+    """The "CPU inference" section, from :func:`measure_inference`'s rows."""
     eager = {(r["height"]): r["ms_per_image"] for r in rows if r["mode"] == "eager"}
+    table = markdown_table(["mode", "size", "ms per image", "vs eager", "first call (s)"],
+                           [[row["mode"], f"{row['width']}²", f"{row['ms_per_image']:.0f}",
+                             f"{eager[row['height']] / row['ms_per_image']:.2f}×", f"{row['first_call_seconds']:.1f}"]
+                            for row in rows])
     lines = [f"Command: `{command_line(MODULE)}`; machine: {machine()}; date: {today()}.", "",
              "Reference-width transformer net (1,679,235 parameters), fp32, batch 1, median of "
-             f"{args.repeats} runs after a warm-up; the first call of torch.compile includes compilation.", "",
-             "| mode | size | ms per image | vs eager | first call (s) |", "|---|---|---|---|---|"]
-    for row in rows:
-        lines.append(f"| {row['mode']} | {row['width']}² | {row['ms_per_image']:.0f} | "
-                     f"{eager[row['height']] / row['ms_per_image']:.2f}× | {row['first_call_seconds']:.1f} |")
+             f"{repeats} runs after a warm-up; the first call of torch.compile includes compilation.", "", table]
     best = {size: min((r for r in rows if r["height"] == size), key=lambda r: r["ms_per_image"]) for size in eager}
     fastest = "; ".join(f"{size}²: {row['mode']} ({row['ms_per_image']:.0f} ms)" for size, row in best.items())
     lines += ["", f"Fastest: {fastest}."]
-    save_results("inference", rows)
-    update_section("bench_transfer_inference", "## Transfer networks: CPU inference\n\n" + "\n".join(lines))
+    return "## Transfer networks: CPU inference\n\n" + "\n".join(lines)
 
 
 def child_large(height: int, width: int, block: int) -> dict:
@@ -324,7 +330,7 @@ def section_quality(args) -> None:
     print(json.dumps(result, indent=1), flush=True)
     save_results("quality", result)
     if args.json:
-        Path(args.json).write_text(json.dumps(result, indent=1))
+        save_json(result, args.json)
     if args.accelerator == "cpu":
         record_quality(result)
 
@@ -333,11 +339,12 @@ def record_quality(result: dict) -> None:
     """The quality section; a GPU run (``record-quality FILE``) gets its own section, labelled."""
     losses, on_gpu = result["losses"], result.get("device", "cpu") != "cpu"
     names = ", ".join(Path(p).name for p in result["held_aside"])
-    rows = ["| network | style loss | content loss | total (5·style + content + TV) |", "|---|---|---|---|"]
+    rows = []
     for name, label in (("identity", "the photo itself"), ("untrained", "untrained (fresh initialisation)"),
                         ("trained", f"trained ({result.get('checkpoint_step', result['steps'])} steps)")):
         value = losses[name]
-        rows.append(f"| {label} | {value['style']:.4g} | {value['content']:.4g} | {value['total']:.4g} |")
+        rows.append([label, f"{value['style']:.4g}", f"{value['content']:.4g}", f"{value['total']:.4g}"])
+    table = markdown_table(["network", "style loss", "content loss", "total (5·style + content + TV)"], rows)
     update_section("bench_transfer_quality" + "_gpu" * on_gpu, "\n".join([
         f"## Transfer networks: quality run on {result['device'] if on_gpu else 'the CPU'}", "",
         f"Command: `{result['command']}` (train.py with `configs/starry.yaml` + `configs/starry_cpu.yaml`: 192² crops, "
@@ -345,7 +352,7 @@ def record_quality(result: dict) -> None:
         f"date: {today()}.", "",
         f"{result['steps']} steps in {result['seconds'] / 60:.1f} min ({result['seconds_per_step']:.2f} s per step). "
         f"Losses on the {len(result['held_aside'])} held-aside photos ({names}; never trained on), at 256², with the "
-        f"training criterion:", "", *rows, *([""] + [result["notes"]] if result.get("notes") else [])]))
+        f"training criterion:", "", table, *([""] + [result["notes"]] if result.get("notes") else [])]))
 
 
 # --------------------------------------------------------------------------------------------------
@@ -404,7 +411,7 @@ def section_gpu(args) -> None:
         torch.cuda.reset_peak_memory_stats()
     result["training"] = training
     result["bare_training"] = bare_gpu_steps(data_dir, steps)
-    Path(args.json or OUT / "transfer_gpu.json").write_text(json.dumps(result, indent=1))
+    save_json(result, args.json or OUT / "transfer_gpu.json")
 
 
 def bare_gpu_steps(data_dir: Path, steps: int) -> list[dict]:
@@ -443,18 +450,18 @@ def record_gpu(path: str) -> None:
              f"date: {result['date']}. Reference-width net (1,679,235 parameters).", "",
              "Inference at 1920×1080 (median of 20 calls after 3 warm-ups; the first call of torch.compile "
              "includes compilation):", "",
-             "| precision | mode | batch | images/s (fps) | ms per image | first call (s) |", "|---|---|---|---|---|---|"]
-    for row in result["inference"]:
-        lines.append(f"| {row.get('dtype', 'fp32')} | {row['mode']} | {row['batch']} | {row['images_per_second']:.0f} | "
-                     f"{row['ms_per_image']:.2f} | {row['first_call_seconds']:.1f} |")
+             markdown_table(["precision", "mode", "batch", "images/s (fps)", "ms per image", "first call (s)"],
+                            [[row.get("dtype", "fp32"), row["mode"], f"{row['batch']}", f"{row['images_per_second']:.0f}",
+                              f"{row['ms_per_image']:.2f}", f"{row['first_call_seconds']:.1f}"]
+                             for row in result["inference"]])]
     lines += ["", "Training at the reference schedule's shape (256² crops, batch 4, Adam; VGG-19 loss to relu4_3; "
               "channels_last; JPEG decoding in DataLoader workers), through `Trainer.fit` (the first 100 steps "
               "untimed):", "",
-              "| precision | torch.compile | steps timed | steps/s | 40k steps would take | peak GPU memory |",
-              "|---|---|---|---|---|---|"]
-    for row in result["training"]:
-        lines.append(f"| {row['precision']} | {'yes' if row.get('compile') else 'no'} | {row['steps']} | "
-                     f"{row['steps_per_second']:.1f} | {row['minutes_for_40k']:.1f} min | {row['peak_memory_gb']:.1f} GB |")
+              markdown_table(["precision", "torch.compile", "steps timed", "steps/s", "40k steps would take",
+                              "peak GPU memory"],
+                             [[row["precision"], "yes" if row.get("compile") else "no", f"{row['steps']}",
+                               f"{row['steps_per_second']:.1f}", f"{row['minutes_for_40k']:.1f} min",
+                               f"{row['peak_memory_gb']:.1f} GB"] for row in result["training"]])]
     if result.get("bare_training"):
         lines += ["", "The same step without Lightning and without data loading (one fixed batch already on the GPU):", ""]
         lines += [f"- {row['precision']}, compile {'yes' if row['compile'] else 'no'}: {row['steps_per_second']:.1f} "
@@ -469,7 +476,7 @@ def save_results(key: str, value) -> None:
     path = OUT / "transfer_results.json"
     results = json.loads(path.read_text()) if path.exists() else {}
     results[key] = {"value": value, "date": today(), "machine": machine(), "command": command_line(MODULE)}
-    path.write_text(json.dumps(results, indent=1))
+    save_json(results, path)
 
 
 def main() -> int:
