@@ -143,14 +143,23 @@ class GramLoss(FeatureLoss):
 
 
 class MeanVarLoss(FeatureLoss):
-    """Match per-channel mean and standard deviation (AdaIN's style loss, Huang & Belongie 2017)."""
+    """Match per-channel mean and standard deviation (AdaIN's style loss, Huang & Belongie 2017).
+
+    ``paired=True`` keeps one target per batch item instead of their average, so item i is compared with
+    target image i (an arbitrary-style network's batch pairs every photo with its own style image); the
+    targets then change every batch and are not checkpointed."""
 
     eps = 1e-5
 
+    def __init__(self, layers, layer_weights=None, target=None, paired: bool = False):
+        self.paired = paired
+        self.persistent_targets = not paired
+        super().__init__(layers, layer_weights, target)
+
     def statistics(self, layer, features):
         flat = flatten_features(features)
-        return {"mean": _mean_over_targets(flat.mean(2)),
-                "std": _mean_over_targets((flat.var(2, unbiased=False) + self.eps).sqrt())}
+        reduce = (lambda value: value) if self.paired else _mean_over_targets
+        return {"mean": reduce(flat.mean(2)), "std": reduce((flat.var(2, unbiased=False) + self.eps).sqrt())}
 
     def layer_loss(self, layer, features):
         flat = flatten_features(features)

@@ -58,6 +58,7 @@ GATYS_CONTENT_LAYERS = ("relu4_2",)  # Gatys et al. 2016, section 3 (conv4_2)
 ULYANOV_STYLE_LAYERS = GATYS_STYLE_LAYERS
 JOHNSON_STYLE_LAYERS = ("relu1_2", "relu2_2", "relu3_3", "relu4_3")  # Johnson et al. 2016, section 3.1
 JOHNSON_CONTENT_LAYERS = ("relu2_2",)  # Johnson et al. 2016, section 4.1
+HUANG_STYLE_LAYERS = ("relu1_1", "relu2_1", "relu3_1", "relu4_1")  # Huang & Belongie 2017, section 6 (AdaIN)
 
 
 def layer_names(arch: str = "vgg19") -> list[str]:

@@ -8,17 +8,21 @@ A new generator subclasses ``Generator`` and registers itself here.
 from __future__ import annotations
 
 from texnets.errors import TexnetsError
+from texnets.generators.adain_net import AdaINNet, AdaINNetConfig
 from texnets.generators.base import Generator
 from texnets.generators.skip_net import SkipNet, SkipNetConfig
 from texnets.generators.solid_net import SolidTextureNet, SolidTextureNetConfig
 from texnets.generators.texture_net import TextureNet, TextureNetConfig
 from texnets.generators.transformer_net import TransformerNet, TransformerNetConfig
+from texnets.generators.wct_net import WCTNet, WCTNetConfig
 
 GENERATORS: dict[str, type[Generator]] = {
     TextureNet.model_type: TextureNet,
     TransformerNet.model_type: TransformerNet,
     SolidTextureNet.model_type: SolidTextureNet,
     SkipNet.model_type: SkipNet,
+    AdaINNet.model_type: AdaINNet,
+    WCTNet.model_type: WCTNet,
 }
 
 
@@ -32,5 +36,6 @@ def build_generator(model_type: str, config: dict) -> Generator:
     return cls.from_config(dict(config))
 
 
-__all__ = ["GENERATORS", "Generator", "SkipNet", "SkipNetConfig", "SolidTextureNet", "SolidTextureNetConfig", "TextureNet",
-           "TextureNetConfig", "TransformerNet", "TransformerNetConfig", "build_generator"]
+__all__ = ["AdaINNet", "AdaINNetConfig", "GENERATORS", "Generator", "SkipNet", "SkipNetConfig", "SolidTextureNet",
+           "SolidTextureNetConfig", "TextureNet", "TextureNetConfig", "TransformerNet", "TransformerNetConfig", "WCTNet",
+           "WCTNetConfig", "build_generator"]
