@@ -150,12 +150,15 @@ TINY_TRANSFER_ARGS = (  # configs/starry.yaml at a size a test can afford: 32 px
     "--config", "configs/starry.yaml", "--data.size", "32", "--model.style_size", "64", "--data.num_workers", "0",
     "--data.val_images", "2", "--trainer.accelerator", "cpu", "--trainer.precision", "32-true",
     "--model.channels_last", "false", "--model.generator.width", "0.25")
+TINY_ARBITRARY_ARGS = (  # the CPU configs of AdaIN and WCT at a test's size: 32 px crops, eighth-width decoders
+    "--data.size", "32", "--data.load_size", "48", "--data.batch_size", "2", "--data.val_images", "1",
+    "--model.generator.width", "0.125")
 
 
 @pytest.fixture(scope="session")
 def trained_runs(tmp_path_factory) -> dict:
-    """``{"texture": run_dir, "solid": run_dir, "transfer": run_dir or None}``: two steps of training each,
-    in-process through train.py; the transfer run needs ../shared/data and is None without it."""
+    """``{"texture": run_dir, "solid": run_dir, "transfer", "adain", "wct": run_dir or None}``: two steps of
+    training each, in-process through train.py; the photo-trained runs need ../shared/data (None without it)."""
     import os
 
     import train
@@ -170,7 +173,12 @@ def trained_runs(tmp_path_factory) -> dict:
     if (SHARED_DATA / "styles" / "starry_night.jpg").is_file():
         jobs["transfer"] = [*TINY_TRANSFER_ARGS, "--model.style", str(SHARED_DATA / "styles" / "starry_night.jpg"),
                             "--data.folder", str(SHARED_DATA / "content")]
-    runs = {"transfer": None}
+        jobs["adain"] = ["--config", "configs/adain_huang2017.yaml", "--config", "configs/adain_cpu.yaml",
+                         *TINY_ARBITRARY_ARGS, "--data.content", str(SHARED_DATA / "content"),
+                         "--data.styles", str(SHARED_DATA / "styles")]
+        jobs["wct"] = ["--config", "configs/wct_li2017.yaml", "--config", "configs/wct_cpu.yaml", *TINY_ARBITRARY_ARGS,
+                       "--data.content", str(SHARED_DATA / "content")]
+    runs = {"transfer": None, "adain": None, "wct": None}
     cwd = os.getcwd()
     os.chdir(repo)  # the config paths above are the repository's
     try:

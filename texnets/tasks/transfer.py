@@ -81,15 +81,25 @@ class ContentCrops(IterableDataset):
     given pass and keeps every ``shards``-th file, so processes see disjoint images.
     """
 
-    def __init__(self, folder: str | os.PathLike, size: int, crop_scale: Sequence[float], seed: int,
-                 exclude: Sequence[str] = (), rank: int = 0, world_size: int = 1, passes: int | None = None):
-        self.folder, self.size, self.seed = Path(folder), int(size), int(seed)
+    def __init__(self, folder: str | os.PathLike | Sequence[str | os.PathLike], size: int, crop_scale: Sequence[float],
+                 seed: int, exclude: Sequence[str] = (), rank: int = 0, world_size: int = 1, passes: int | None = None,
+                 load_size: int | None = None):
+        self.folders = [Path(f) for f in ([folder] if isinstance(folder, (str, os.PathLike)) else folder)]
+        self.folder, self.size, self.seed = self.folders[0], int(size), int(seed)
         self.exclude, self.rank, self.world_size, self.passes = set(exclude), rank, world_size, passes
-        self.crop = T.RandomResizedCrop(self.size, scale=tuple(crop_scale), ratio=(1.0, 1.0), antialias=True)
+        if load_size:  # resize the shorter side, then a random crop (the AdaIN reference's 512 then 256)
+            self.crop = T.Compose([T.Resize(int(load_size), antialias=True), T.RandomCrop(self.size)])
+        else:
+            self.crop = T.RandomResizedCrop(self.size, scale=tuple(crop_scale), ratio=(1.0, 1.0), antialias=True)
+        self.draft = max(2 * self.size, int(load_size or 0))
+
+    def _walk(self, rng: random.Random | None) -> Iterator[Path]:
+        for folder in self.folders:
+            yield from walk_images(folder, rng)
 
     def _crop(self, path: Path, skipped: SkipCounter) -> torch.Tensor | None:
         try:
-            return self.crop(read_image(path, draft=2 * self.size))
+            return self.crop(read_image(path, draft=self.draft))
         except TexnetsError as exc:
             skipped.skip(path, str(exc).split(" (")[0])
         except Exception as exc:  # noqa: BLE001 - a strange file must never end an epoch
@@ -104,7 +114,7 @@ class ContentCrops(IterableDataset):
         skipped, epoch = SkipCounter(), 0
         while self.passes is None or epoch < self.passes:
             rng = random.Random(self.seed * 1_000_003 + epoch)  # the same order in every process
-            paths = (path for path in walk_images(self.folder, rng) if str(path) not in self.exclude)
+            paths = (path for path in self._walk(rng) if str(path) not in self.exclude)
             kept = seen = 0
             for index, path in enumerate(paths):
                 seen += 1
@@ -114,14 +124,14 @@ class ContentCrops(IterableDataset):
                         kept += 1
                         yield crop
             if kept == 0 and 0 < seen < shards:  # fewer files than processes: every process uses them all
-                for path in walk_images(self.folder, rng):
+                for path in self._walk(rng):
                     crop = self._crop(path, skipped) if str(path) not in self.exclude else None
                     if crop is not None:
                         kept += 1
                         yield crop
             if kept == 0:
-                raise TexnetsError(f"no readable training images in {self.folder} ({skipped.count} unreadable, "
-                                   f"{len(self.exclude)} held aside for validation)")
+                raise TexnetsError(f"no readable training images in {', '.join(map(str, self.folders))} "
+                                   f"({skipped.count} unreadable, {len(self.exclude)} held aside for validation)")
             epoch += 1
 
 
@@ -138,11 +148,13 @@ class ContentImageDataModule(pl.LightningDataModule):
         val_size: side of the validation images (centre crops); default: ``size``.
         num_workers: DataLoader worker processes that decode images (0: decode in the training process).
         seed: seed of the crops and of the walking order.
+        load_size: if set, resize each image's shorter side to this, then take a random ``size`` crop
+            (instead of ``crop_scale``'s random resized crops).
     """
 
     def __init__(self, folder: str = "data/coco/train2014", size: int = 256, batch_size: int = 4,
                  crop_scale: list[float] = (0.3, 1.0), flip: bool = True, val_images: int = 4,
-                 val_size: int | None = None, num_workers: int = 4, seed: int = 0):
+                 val_size: int | None = None, num_workers: int = 4, seed: int = 0, load_size: int | None = None):
         super().__init__()
         self.save_hyperparameters()
         if batch_size < 1 or size < 16 or val_images < 0 or num_workers < 0:
@@ -154,6 +166,9 @@ class ContentImageDataModule(pl.LightningDataModule):
         self.crop_scale, self.flip, self.val_images = [float(s) for s in crop_scale], flip, val_images
         # More decoding processes than cores only compete (the GPU config's 8 on a 2-core machine).
         self.val_size, self.num_workers, self.seed = int(val_size or size), min(num_workers, os.cpu_count() or 1), seed
+        if load_size is not None and load_size < size:
+            raise TexnetsError(f"data.load_size ({load_size}) must be at least data.size ({size})")
+        self.load_size = load_size
         self._flip = kornia.augmentation.RandomHorizontalFlip(p=0.5)  # batched, on the training device
         self._val_paths: list[str] | None = None
         self._val_batch: torch.Tensor | None = None
@@ -207,17 +222,24 @@ class ContentImageDataModule(pl.LightningDataModule):
         resumed_at = trainer.global_step if trainer is not None else 0
         # A resumed run draws new crops and a new order rather than replaying the first steps.
         seed = (self.seed * 1_000_003 + resumed_at) % 2**31
-        crops = ContentCrops(self.folder, self.size, self.crop_scale, seed, self.validation_paths(), rank, world)
-        return DataLoader(crops, batch_size=self.batch_size, num_workers=self.num_workers,
-                          persistent_workers=self.num_workers > 0, pin_memory=torch.cuda.is_available())
+        crops = ContentCrops(self.folder, self.size, self.crop_scale, seed, self.validation_paths(), rank, world,
+                             load_size=self.load_size)
+        return DataLoader(self.training_set(crops, seed, rank, world), batch_size=self.batch_size,
+                          num_workers=self.num_workers, persistent_workers=self.num_workers > 0,
+                          pin_memory=torch.cuda.is_available())
+
+    def training_set(self, crops: ContentCrops, seed: int, rank: int, world: int) -> IterableDataset:
+        """What the training DataLoader batches: the photos' crops here; a subclass may pair them."""
+        return crops
 
     def val_dataloader(self) -> DataLoader:
         batch = self.validation_batch()
         return DataLoader([batch] if len(batch) else [], batch_size=None)
 
-    def on_after_batch_transfer(self, batch: torch.Tensor, dataloader_idx: int) -> torch.Tensor:
+    def on_after_batch_transfer(self, batch, dataloader_idx: int):
         if self.flip and self.trainer is not None and self.trainer.training:
-            batch = self._flip(batch)
+            # Each tensor of a (content, style) pair is flipped on its own: independent augmentations.
+            batch = tuple(self._flip(images) for images in batch) if isinstance(batch, (tuple, list)) else self._flip(batch)
         return batch
 
 
