@@ -11,6 +11,11 @@ Transfer networks (photos in):
     python synthesize.py --checkpoint ... --input clip.mp4 --output outputs/clip.mp4      # keeps fps and audio
     python synthesize.py --checkpoint ... --input clip.mp4 --precision bf16 --channels-last --compile   # GPU
     python synthesize.py --checkpoint ... --input huge.jpg --preserve-color --max-size 4000
+Arbitrary-style networks (AdaIN, WCT: photo and any style image in):
+    python synthesize.py --checkpoint checkpoints/adain_cpu/last.ckpt --input photo.jpg --style painting.jpg --alpha 0.8
+    python synthesize.py --checkpoint ... --input photo.jpg --style a.jpg b.jpg --style-weights 0.7 0.3
+    python synthesize.py --checkpoint ... --input photo.jpg --style a.jpg b.jpg --mask sky.png ground.png
+    python synthesize.py --checkpoint checkpoints/wct_cpu/last.ckpt --style texture.jpg --size 512 512   # texture
 Solid textures (noise in, volumes out; any block of an unbounded volume):
     python synthesize.py --checkpoint checkpoints/solid_cpu/last.ckpt --size 256 256 256 --output outputs/solid.npy
     python synthesize.py --checkpoint ... --size 64 64 64 --origin 1000 -20 5   # the block at (z, y, x) = ...
@@ -31,8 +36,9 @@ from pathlib import Path
 import torch
 from tqdm.auto import tqdm
 
+from texnets.arbitrary_inference import StyledNetwork, load_mask, load_styles, synthesize_texture
 from texnets.checkpoints import LoadedGenerator, load_generator
-from texnets.cli import environment, main_guard, pick_device, report_path
+from texnets.cli import environment, main_guard, pick_device, report_path, synchronize
 from texnets.errors import TexnetsError
 from texnets.export import export_generator
 from texnets.images import save_image, save_json
@@ -63,6 +69,19 @@ def parse_args(argv=None) -> argparse.Namespace:
                         help="images larger than this on a side are processed in tiles of this size (default 1024); "
                              "solid textures are generated in blocks of this edge (default 128 on CPUs, 256 on GPUs), "
                              "which bounds memory")
+    parser.add_argument("--style", nargs="+", metavar="IMAGE",
+                        help="arbitrary-style networks (AdaIN, WCT): one or more style images (path, builtin:<name>, URL)")
+    parser.add_argument("--style-weights", type=float, nargs="+", metavar="W",
+                        help="arbitrary-style networks: how much of each --style (normalised to sum 1; default equal)")
+    parser.add_argument("--mask", nargs="+", metavar="IMAGE",
+                        help="arbitrary-style networks: one mask image per --style, the input's size; white = that "
+                             "style, black = not; where no mask is white the photo stays")
+    parser.add_argument("--alpha", type=float, default=1.0,
+                        help="arbitrary-style networks: content/style trade-off, 0 = the photo, 1 = full style")
+    parser.add_argument("--style-size", type=int, default=512,
+                        help="arbitrary-style networks: resize each style image's shorter side to this (0: as is)")
+    parser.add_argument("--levels", nargs="+", metavar="LAYER",
+                        help="WCT networks: which levels to run, of those the checkpoint trained (default all)")
     parser.add_argument("--preserve-color", action="store_true",
                         help="transfer networks: keep the input's colours, stylise the luminance only")
     parser.add_argument("--max-size", type=int, help="transfer networks: downscale inputs whose longer side is larger")
@@ -146,9 +165,14 @@ def default_output(source: Path, run: str) -> Path:
 
 
 def stylize_transfer_net(loaded: LoadedGenerator, args: argparse.Namespace) -> dict:
-    """Image-to-image generators: an image, a folder (mirrored into --output) or a video."""
+    """Johnson networks: an image, a folder (mirrored into --output) or a video."""
     if not args.input:
         raise TexnetsError("a transfer network stylises photos: pass --input IMAGE, FOLDER or VIDEO")
+    return stylize_inputs(loaded.generator, args)
+
+
+def stylize_inputs(network: torch.nn.Module, args: argparse.Namespace) -> dict:
+    """Any image-to-image network: an image, a folder (mirrored into --output) or a video."""
     if args.size or args.count != 1 or args.tile or args.origin:
         raise TexnetsError("--size, --count, --tile and --origin are for noise-driven generators; "
                            "a transfer network keeps the input's size (see --max-size)")
@@ -160,7 +184,7 @@ def stylize_transfer_net(loaded: LoadedGenerator, args: argparse.Namespace) -> d
     output = Path(args.output) if args.output else default_output(source, Path(args.checkpoint).resolve().parent.name)
     args.output = str(output)
     device = pick_device(args.device)
-    stylizer = Stylizer(loaded.generator, device, args.precision, args.channels_last, args.block or 1024,
+    stylizer = Stylizer(network, device, args.precision, args.channels_last, args.block or 1024,
                         args.preserve_color, args.max_size, args.compile)
     progress = not args.quiet
     start = time.perf_counter()
@@ -183,6 +207,48 @@ def stylize_transfer_net(loaded: LoadedGenerator, args: argparse.Namespace) -> d
           file=sys.stderr)
     return {**result, **timing, "seconds": round(seconds, 3), "device": str(device), "precision": args.precision,
             "preserve_color": args.preserve_color, "max_size": args.max_size, "compile": args.compile}
+
+
+def stylize_arbitrary(loaded: LoadedGenerator, args: argparse.Namespace) -> dict:
+    """AdaIN and WCT networks: photos with any style images; with WCT and no --input, a texture from noise."""
+    if not args.style:
+        raise TexnetsError(f"a {loaded.model_type.replace('_', '-')} stylises with any style image: pass --style IMAGE "
+                           "[IMAGE ...]")
+    if args.style_size < 0:
+        raise TexnetsError("--style-size must be at least 1 (or 0: the style images as they are)")
+    network = loaded.generator
+    masks = [load_mask(path) for path in args.mask] if args.mask else None
+    styled = StyledNetwork(network, load_styles(args.style, args.style_size or None), args.style_weights, masks,
+                           args.alpha, args.levels, mask_names=[f"the mask {path}" for path in args.mask or []])
+    options = {"styles": list(args.style), "style_weights": styled.weights, "alpha": args.alpha,
+               "levels": styled.levels, "masks": args.mask}
+    if args.input:
+        return {**stylize_inputs(styled, args), **options}
+    if loaded.model_type != "wct_net":
+        raise TexnetsError("texture synthesis from noise is WCT's (Li et al. 2017, section 4.3): pass --input PHOTO, "
+                           "or use a WCT checkpoint")
+    if masks is not None or args.origin or args.tile:
+        raise TexnetsError("a texture from noise takes no --mask, --origin or --tile")
+    if args.size and len(args.size) != 2:
+        raise TexnetsError(f"a texture's --size is H W, not {' '.join(map(str, args.size))}")
+    size = tuple(args.size or (256, 256))
+    if min(size) < 16:
+        raise TexnetsError("--size must be at least 16 16")
+    if args.output is None:
+        args.output = f"outputs/{Path(args.checkpoint).resolve().parent.name}_texture.png"
+    device = pick_device(args.device)
+    styled.to(device).eval()
+    paths, timings = output_paths(args.output, args.count), []
+    for index, path in enumerate(paths):
+        start = time.perf_counter()
+        image = synthesize_texture(network, styled, size, args.seed, index, device)
+        synchronize(device)
+        timings.append(time.perf_counter() - start)
+        save_image(image.clamp(0, 1), path)
+    print(f"{len(paths)} texture{'s' * (len(paths) > 1)} of {size[1]}x{size[0]} from noise: "
+          f"{1000 * sum(timings) / len(timings):.0f} ms each on {device}", file=sys.stderr)
+    return {"outputs": [str(p) for p in paths], "size": list(size), "seconds": timings, "device": str(device),
+            "method": "universal texture synthesis (Li et al. 2017, section 4.3)", **options}
 
 
 def sample_solid_texture_net(loaded: LoadedGenerator, args: argparse.Namespace) -> dict:
@@ -230,7 +296,10 @@ SAMPLERS = {
     "texture_net": sample_texture_net,
     "transformer_net": stylize_transfer_net,
     "solid_texture_net": sample_solid_texture_net,
+    "adain_net": stylize_arbitrary,
+    "wct_net": stylize_arbitrary,
 }
+ARBITRARY_STYLE_OPTIONS = ("style", "style_weights", "mask", "levels")
 
 
 @main_guard
@@ -255,6 +324,10 @@ def main(argv=None) -> int:
     sampler = SAMPLERS.get(loaded.model_type)
     if sampler is None:
         raise TexnetsError(f"synthesize.py cannot sample {loaded.model_type!r} models yet")
+    given = [name for name in ARBITRARY_STYLE_OPTIONS if getattr(args, name)] + ["alpha"] * (args.alpha != 1.0)
+    if sampler is not stylize_arbitrary and given:
+        raise TexnetsError(f"--{given[0].replace('_', '-')} is for arbitrary-style checkpoints (AdaIN, WCT); this "
+                           f"{loaded.model_type.replace('_', '-')} has its style built in")
     report.update(sampler(loaded, args))
     output = Path(args.output)
     save_json(report, output / "report.json" if output.is_dir() else report_path(output))

@@ -213,3 +213,25 @@ def rank_state_config(tmp_path: Path) -> tuple[Path, dict]:
     tests = Path(__file__).resolve().parent
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(tests), str(tests.parent)]), "OMP_NUM_THREADS": "1"}
     return extra, env
+
+
+def make_arbitrary_checkpoint(path: Path, model_type: str = "adain_net", **config) -> Path:
+    """A checkpoint as AdaINTask / WCTTask writes it, around a random narrow decoder (or decoders)."""
+    from texnets.generators import build_generator
+    from texnets.images import load_image
+    torch.manual_seed(0)
+    net = build_generator(model_type, {"width": 0.125, **config})
+    # A random decoder's output is nearly constant and mostly clipped; rescale each decoder's last convolution
+    # so a photo decodes to mid-grey ± 0.2 per channel: outputs then vary and differences show.
+    photo = load_image("builtin:astronaut", (64, 64))
+    with torch.no_grad():
+        for level, decoder in net.decoders.items():
+            out = decoder(net.encode(photo, [level])[level])
+            mean, std = out.mean((0, 2, 3)), out.std((0, 2, 3)).clamp_min(1e-6)
+            last = decoder.body[-1]
+            last.weight.mul_((0.2 / std).view(-1, 1, 1, 1))
+            last.bias.copy_((last.bias - mean) * 0.2 / std + 0.5)
+    state = {f"generator.{key}": value for key, value in net.state_dict().items()}
+    torch.save({"state_dict": state, "global_step": 5,
+                "texnets": checkpoint_metadata(model_type, net.config_dict(), training={"size": 32})}, path)
+    return path

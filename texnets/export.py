@@ -44,6 +44,15 @@ def _usage(generator) -> dict:
             "onnx": "not exported: the crop offsets depend on where the block sits, which a traced graph "
                     "would freeze",
         }
+    if hasattr(generator, "style_features"):  # arbitrary-style networks: the style is an input
+        return {
+            "inputs": f"two float32 tensors: photos (N, 3, H, W) and one style image (1, 3, Hs, Ws), RGB in [0, 1]; "
+                      f"H and W multiples of {generator.size_multiple} (pad other sizes by reflection, crop after)",
+            "output": "(N, 3, H, W) RGB, nominally in [0, 1]: clamp before saving",
+            "example": f"net = torch.jit.load('{TORCHSCRIPT_FILE}'); stylised = net(photos, style).clamp(0, 1)",
+            "onnx": "inputs 'content', 'style' -> outputs 'stylised'" if generator.transform == "adain" else
+                    "not exported: WCT's eigendecomposition has no ONNX operator",
+        }
     if not hasattr(generator, "noise_spec"):  # image-to-image (transfer networks)
         return {
             "inputs": "one float32 tensor (N, 3, H, W): RGB images in [0, 1], any H and W of at least 16",
@@ -64,6 +73,21 @@ def _usage(generator) -> dict:
     }
 
 
+def _style_example(model: torch.nn.Module) -> tuple[torch.Tensor, torch.Tensor]:
+    step = model.size_multiple
+    return torch.rand(1, 3, 4 * step, 4 * step), torch.rand(1, 3, 4 * step, 4 * step)
+
+
+def _to_torchscript(model: torch.nn.Module):
+    """TorchScript by scripting, or by tracing for an arbitrary-style network, whose style statistics are
+    Python dataclasses TorchScript cannot compile (the traced graph keeps the sizes dynamic)."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # torch.jit is deprecated in favour of torch.export; tracer notes
+        if hasattr(model, "style_features"):
+            return torch.jit.trace(model, _style_example(model), check_trace=False)
+        return torch.jit.script(model)
+
+
 def _export_onnx(model: torch.nn.Module, path: Path) -> bool:
     """Write ``model`` as ONNX with dynamic batch and spatial sizes; False when onnx is not installed."""
     try:
@@ -72,7 +96,11 @@ def _export_onnx(model: torch.nn.Module, path: Path) -> bool:
         return False
     if hasattr(model, "layout"):  # solid textures: see _usage
         return False
-    if hasattr(model, "noise_spec"):
+    if hasattr(model, "style_features"):
+        if model.transform != "adain":
+            return False  # see _usage
+        example, names, output = _style_example(model), ["content", "style"], "stylised"
+    elif hasattr(model, "noise_spec"):
         spec = model.noise_spec
         example = (spec.sample(1, (2 * model.size_multiple,) * 2),)
         names = [f"noise{k}" for k in range(spec.scales)]
@@ -97,9 +125,7 @@ def export_generator(generator: torch.nn.Module, directory: str | os.PathLike, e
         raise TexnetsError(f"--export wants a folder, and {directory} is a file")
     directory.mkdir(parents=True, exist_ok=True)
     model = copy.deepcopy(generator).cpu().float().eval()
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", FutureWarning)  # torch.jit is deprecated in favour of torch.export
-        scripted = torch.jit.script(model)
+    scripted = _to_torchscript(model)
     paths = {"torchscript": directory / TORCHSCRIPT_FILE, "weights": directory / WEIGHTS_FILE,
              "manifest": directory / MANIFEST_FILE}
     with atomic_path(paths["torchscript"]) as tmp:

@@ -187,16 +187,18 @@ def stylize(generator, image: torch.Tensor, block: int | None = 1024, device="cp
 
     if block is None or max(height, width) <= block:
         return run(generator, image)
-    if block < 16 or block % 4:
-        raise TexnetsError(f"tile block size {block} must be a multiple of 4 and at least 16")
-    halo = math.ceil(generator.receptive_margin() / 4) * 4
-    if has_instance_norm(generator):
+    step = getattr(generator, "size_multiple", 4)  # tiles and windows start on the network's stride grid
+    if block < 16 or block % step:
+        raise TexnetsError(f"tile block size {block} must be a multiple of {step} and at least 16")
+    halo = math.ceil(generator.receptive_margin() / step) * step
+    freezes = hasattr(generator, "freeze_statistics")  # arbitrary-style networks: their photo statistics
+    if freezes or has_instance_norm(generator):
         # Calibration windows as large as a tile's whole window (tile + halo): the statistics of the
         # region one pass of the network actually sees, so nothing is gained by tiling more finely.
         windows = calibration_windows(height, width, block + 2 * halo, calibration_windows_count)
         crops = torch.cat([image[..., y0:y1, x0:x1] for y0, y1, x0, x1 in windows]).to(device)
         with autocast:
-            generator = freeze_instance_norms(generator, crops)
+            generator = generator.freeze_statistics(crops) if freezes else freeze_instance_norms(generator, crops)
     output = torch.empty(1, 3, height, width)
     rows, cols = list(_tiles(height, block, halo, False)), list(_tiles(width, block, halo, False))
     bar = tqdm(total=len(rows) * len(cols), desc="tiles", disable=not progress, leave=False, dynamic_ncols=True)
