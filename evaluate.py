@@ -1,6 +1,6 @@
 #!/usr/bin/env python
 """Evaluate generated images (FID/KID, SiFID, LPIPS distance and diversity, style distances, PSNR/SSIM),
-and compare a trained texture network with the optimisation baselines side by side.
+and compare trained networks (texture, transfer, AdaIN, WCT) with the optimisation baselines side by side.
 
     # samples of one texture against their exemplar: SiFID, style distances, diversity (LPIPS; offline
     # LPIPS' formula on VGG19, labelled Diversity-VGG19)
@@ -15,6 +15,11 @@ and compare a trained texture network with the optimisation baselines side by si
     # one style, a few photos: Gatys style transfer against a transfer network, with content distances
     python evaluate.py compare --style ../shared/data/styles/starry_night.jpg --checkpoint starry/last.ckpt \\
         --content builtin:astronaut builtin:coffee --size 256 --output out/compare_transfer.png
+    # the same photos and style, with arbitrary-style networks beside it (one checkpoint per model type):
+    # AdaIN and WCT stylise with the --style image; the table says if AdaIN saw that style in training
+    python evaluate.py compare --style ../shared/data/styles/starry_night.jpg --content builtin:astronaut \\
+        builtin:coffee --checkpoint checkpoints/starry/last.ckpt checkpoints/adain_cpu/last.ckpt \\
+        checkpoints/wct_cpu/last.ckpt --size 256 --output out/compare_arbitrary.png
     python evaluate.py compare --config my_compare.yaml      # the same flags, as YAML keys
 
 Every figure is printed and written with the network its features came from and the number of images
@@ -104,15 +109,23 @@ def evaluate_parser() -> argparse.ArgumentParser:
 
 def compare_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="evaluate.py compare", parents=[metric_flags()],
-        description="For one exemplar, time and score the optimisation baselines and a trained texture network; "
-                    "with --content, style transfer of those photos and a trained transfer network.")
+        prog="evaluate.py compare", parents=[metric_flags()], formatter_class=argparse.RawDescriptionHelpFormatter,
+        description="For one exemplar, time and score the optimisation baselines and a trained texture network;\n"
+                    "with --content, style transfer of those photos by the optimisation, a trained transfer\n"
+                    "network and arbitrary-style AdaIN/WCT networks (stylising with the --style image).",
+        epilog="example (Gatys optimisation, a Johnson network, AdaIN and WCT on the same photos and style):\n"
+               "  python evaluate.py compare --style ../shared/data/styles/starry_night.jpg \\\n"
+               "      --content builtin:astronaut builtin:coffee --checkpoint checkpoints/starry/last.ckpt \\\n"
+               "      checkpoints/adain_cpu/last.ckpt checkpoints/wct_cpu/last.ckpt --size 256 --output out/compare.png")
     parser.add_argument("--config", help="YAML file whose keys are these flags (style, checkpoint, size, ...);"
                                          " flags given on the command line win")
-    parser.add_argument("--style", help="the texture exemplar: path, builtin:<name> or URL")
+    parser.add_argument("--style", help="the texture exemplar (with --content: the style image, also AdaIN/WCT's):"
+                                        " path, builtin:<name> or URL")
     parser.add_argument("--style-size", type=int, nargs="+", metavar="N", help="resize the exemplar (default: --size)")
-    parser.add_argument("--checkpoint", help="a texture network (or, with --content, transfer network) checkpoint"
-                                             " written by train.py")
+    parser.add_argument("--checkpoint", nargs="+", metavar="CKPT",
+                        help="trained networks written by train.py, one per model type: a texture network; with"
+                             " --content, a transfer network (method net), an AdaIN network (adain) and/or a WCT"
+                             " network (wct), which stylise the photos with the --style image")
     parser.add_argument("--content", nargs="+", metavar="PHOTO",
                         help="style transfer: content photos (paths, folders, globs, builtin:<name>, URLs); the first"
                              " --samples are stylised by each method, centre-cropped to --size")
@@ -124,7 +137,8 @@ def compare_parser() -> argparse.ArgumentParser:
     parser.add_argument("--style-weight", type=float, default=1e4,
                         help="transfer: style weight of the optimisation (optimize.py style's default)")
     parser.add_argument("--methods", nargs="+", choices=COMPARE_METHODS, metavar="METHOD",
-                        help=f"from {', '.join(COMPARE_METHODS)} (default: gram meanvar, and net with --checkpoint)")
+                        help=f"from {', '.join(COMPARE_METHODS)} (default: gram meanvar; each --checkpoint adds its"
+                             f" own: net, adain or wct)")
     parser.add_argument("--samples", type=int, default=4,
                         help="samples per method (optimisation: seeds seed, seed+1, ...; net: samples 0.. of seed);"
                              " transfer: the number of photos")

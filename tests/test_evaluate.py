@@ -11,7 +11,7 @@ import torch
 import yaml
 
 import evaluate
-from helpers import call_main_out, make_texture_checkpoint, make_transfer_checkpoint
+from helpers import call_main_out, make_arbitrary_checkpoint, make_texture_checkpoint, make_transfer_checkpoint
 from texnets.errors import TexnetsError
 from texnets.images import load_image, save_image
 
@@ -306,3 +306,86 @@ def test_compare_config_with_unknown_key_is_refused(tmp_path, capsys):
     config.write_text("style: builtin:gravel\nstpes: 3\n")
     code, _, err = run(["compare", "--config", config, "--output", tmp_path / "g.png"], capsys)
     assert code == 2 and "unknown key 'stpes'" in single_error_line(err)
+
+
+# Arbitrary-style networks (AdaIN, WCT) beside the optimisation and a Johnson network: the same photos, the
+# compare's style image, one checkpoint per model type.
+def retrain_metadata(checkpoint: Path, **training) -> Path:
+    """``checkpoint`` with its recorded training set-up replaced (as AdaINTask records its style folders)."""
+    state = torch.load(checkpoint, map_location="cpu", weights_only=True)
+    state["texnets"]["training"] = training
+    torch.save(state, checkpoint)
+    return checkpoint
+
+
+def test_compare_scores_adain_and_wct_beside_optimisation_and_transfer_net(tmp_path, capsys):
+    styles = tmp_path / "styles"  # AdaIN's training styles: the compare's style is the held-out one
+    style = save_image(load_image("builtin:immunohistochemistry", 64), styles / "held_out.png")
+    save_image(load_image("builtin:gravel", 64), styles / "seen.png")
+    adain = retrain_metadata(make_arbitrary_checkpoint(tmp_path / "adain.ckpt"), size=32, styles=[str(styles)],
+                             held_out_styles=[str(style)])
+    wct = make_arbitrary_checkpoint(tmp_path / "wct.ckpt", "wct_net", levels=["relu1_1", "relu2_1"])
+    transfer = make_transfer_checkpoint(tmp_path / "transfer.ckpt")
+    grid = tmp_path / "out" / "arbitrary.png"
+    code, stdout, _ = run(["compare", "--style", style, *TRANSFER[2:], "--checkpoint", transfer, adain, wct,
+                           "--methods", "gram", "adain", "wct", "--steps", 2, "--output", grid, *FAST], capsys)
+    assert code == 0, stdout
+    report = json.loads(grid.with_suffix(".json").read_text())
+    methods = report["methods"]
+    assert report["method_order"] == ["photo", "gram", "adain", "wct", "net"]  # the unasked checkpoint comes last
+    assert report["arguments"]["checkpoint"] == [str(transfer), str(adain), str(wct)]
+    content = "Content distance relu2_1"
+    for key in ("adain", "wct", "net"):
+        method = methods[key]
+        assert len(method["samples"]) == 2 and all(load_image(p).shape[-2:] == (48, 48) for p in method["samples"])
+        assert method["seconds_per_image"] > 0 and len(method["seconds"]) == 2 and method["speedup"] > 0
+        assert method["details"]["batch_size"] == 1 and method["evaluation"]["metrics"][content]["value"] > 0
+        assert "Gram distance relu2_1" in method["evaluation"]["metrics"]
+    adain_details, wct_details = methods["adain"]["details"], methods["wct"]["details"]
+    assert adain_details["checkpoint"] == str(adain) and wct_details["checkpoint"] == str(wct)
+    assert adain_details["style_in_training"] is False and "held out" in adain_details["style_in_training_reason"]
+    assert wct_details["style_in_training"] is False and "photos only" in wct_details["style_in_training_reason"]
+    assert wct_details["levels"] == ["relu2_1", "relu1_1"] and adain_details["style_seconds"] > 0
+    assert methods["adain"]["label"] == "AdaIN net (style unseen in training)"
+    assert methods["adain"]["source"].startswith("Huang & Belongie 2017")
+    table = grid.with_suffix(".md").read_text()
+    rows = {line.split(" | ")[0].lstrip("| "): line for line in table.splitlines() if line.startswith("| ")}
+    for label in ("AdaIN net (style unseen in training)", "WCT net (style unseen in training)", "transfer net",
+                  "Gram optimisation", "the photo (unstylised)"):
+        assert label in rows, table
+    assert f"{content} ↓ (n=2)" in table and "WCT trains on photos only" in table
+    image = load_image(str(grid))
+    assert image.shape[-1] >= 6 * 48 and image.shape[-2] >= 2 * 48  # style, photo, gram, adain, wct, net
+
+
+@pytest.mark.parametrize("style, training, expected", [
+    ("styles/a/seen.png", {"styles": ["styles/a", "styles/b"], "held_out_styles": ["styles/a/held.png"]}, True),
+    ("styles/a/held.png", {"styles": ["styles/a"], "held_out_styles": ["styles/a/held.png"]}, False),
+    ("elsewhere/seen.png", {"styles": "styles", "held_out_styles": []}, False),
+    ("builtin:chelsea", {"styles": ["styles"], "held_out_styles": []}, False),
+    ("styles/a/seen.png", {"size": 32}, None),
+])
+def test_compare_says_whether_adain_saw_the_style_in_training(style, training, expected, tmp_path, monkeypatch):
+    from texnets.evaluation.compare import style_in_training
+    monkeypatch.chdir(tmp_path)  # recorded paths are relative to where training ran
+    seen, reason = style_in_training(style, "adain_net", training)
+    assert seen is expected and reason
+    assert style_in_training(style, "wct_net", training)[0] is False
+
+
+def test_compare_refuses_unusable_arbitrary_networks_in_one_line(tmp_path, capsys):
+    adain = make_arbitrary_checkpoint(tmp_path / "adain.ckpt")
+    other = make_arbitrary_checkpoint(tmp_path / "other.ckpt", width=0.25)
+    common = ["--output", tmp_path / "g.png", "--steps", "1", "--samples", "1", *FAST]
+    cases = [
+        ([*TRANSFER, "--checkpoint", adain, other], "both hold an 'adain_net' model: give one checkpoint per model type"),
+        (["--style", "builtin:gravel", "--size", SIZE, "--checkpoint", adain], "it stylises photos, give --content"),
+        (["--style", "builtin:gravel", "--size", SIZE, "--methods", "gram", "wct"], "the wct method stylises photos"),
+        ([*TRANSFER, "--methods", "gram", "adain"], "the adain method needs --checkpoint"),
+        ([*TRANSFER, "--methods", "adain", "--checkpoint", make_transfer_checkpoint(tmp_path / "s.ckpt")],
+         "the adain method needs an 'adain_net' checkpoint in --checkpoint (given: 'transformer_net')"),
+    ]
+    for argv, expected in cases:
+        code, _, err = run(["compare", *argv, *common], capsys)
+        assert code == 2 and expected in single_error_line(err), argv
+    assert not (tmp_path / "g.png").exists() and not (tmp_path / "g_samples").exists()

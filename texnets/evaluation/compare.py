@@ -1,6 +1,10 @@
 """``evaluate.py compare``: for one exemplar (or style image and a few photos), run the optimisation baselines
-and a trained network, time them, save their outputs, score them with one ``Evaluator``, and write a labelled
-grid, a markdown table and a JSON report. The front door parses the flags; this module does the work."""
+and trained networks, time them, save their outputs, score them with one ``Evaluator``, and write a labelled
+grid, a markdown table and a JSON report. The front door parses the flags; this module does the work.
+
+With photos (``--content``) the networks may be a Johnson transfer network (trained for one style) and the
+arbitrary-style AdaIN and WCT networks, which stylise the same photos with the compare's style image; the
+report says whether that style was among the AdaIN network's training styles."""
 from __future__ import annotations
 
 import argparse
@@ -31,7 +35,14 @@ OPTIMISATION_METHODS = {
     "sw": ("sw", "SW optimisation", "sliced Wasserstein, Heitz et al. 2021"),
 }
 NET_METHOD = "net"
-COMPARE_METHODS = (*OPTIMISATION_METHODS, NET_METHOD)
+# The arbitrary-style networks compare can run on the photos, with the compare's style image:
+# key -> (checkpoint model type, label, source).
+ARBITRARY_METHODS = {
+    "adain": ("adain_net", "AdaIN net", "Huang & Belongie 2017, one forward pass, any style"),
+    "wct": ("wct_net", "WCT net", "Li et al. 2017, one forward pass per level, any style"),
+}
+NETWORK_METHODS = (NET_METHOD, *ARBITRARY_METHODS)   # the methods a --checkpoint provides
+COMPARE_METHODS = (*OPTIMISATION_METHODS, *NETWORK_METHODS)
 # What compare does with a texture exemplar alone, and with content photos: the checkpoint's model type,
 # the network's row label and source, and the report's title.
 COMPARE_TASKS = {
@@ -72,17 +83,80 @@ def sample_texture_net(generator: torch.nn.Module, count: int, size: tuple[int, 
         yield generate(generator, size, seed=seed, samples=[index], device=device).clamp(0, 1)
 
 
+def quoted(model_type: str) -> str:
+    """``a 'texture_net'``, ``an 'adain_net'``: a model type with its article."""
+    return f"{'an' if model_type[:1] in 'aeiou' else 'a'} {model_type!r}"
+
+
+def network_method(model_type: str, task: str) -> str | None:
+    """The compare method a checkpoint of ``model_type`` runs as in ``task``; None if it is no method there."""
+    if model_type == COMPARE_TASKS[task]["model_type"]:
+        return NET_METHOD
+    if task == "transfer":
+        return next((key for key, (kind, _, _) in ARBITRARY_METHODS.items() if kind == model_type), None)
+    return None
+
+
 def load_network(checkpoint: str, task: str, device: torch.device):
     """The checkpoint's generator, checked to suit ``task`` (texture or transfer), on ``device``."""
     from texnets.checkpoints import load_generator  # only compare needs it
     start = time.perf_counter()
     loaded = load_generator(checkpoint)
-    if loaded.model_type != COMPARE_TASKS[task]["model_type"]:
+    if network_method(loaded.model_type, task) is None:
         hint = {"transformer_net": "a transfer network: give --content photos for it to stylise",
-                "texture_net": "a texture network: leave out --content"}.get(loaded.model_type, "not comparable here")
-        raise TexnetsError(f"{checkpoint} holds a {loaded.model_type!r} model, {hint}")
+                "texture_net": "a texture network: leave out --content",
+                "adain_net": "an arbitrary-style network: it stylises photos, give --content photos for it to stylise",
+                "wct_net": "an arbitrary-style network: it stylises photos, give --content photos for it to stylise",
+                }.get(loaded.model_type, "not comparable here")
+        raise TexnetsError(f"{checkpoint} holds {quoted(loaded.model_type)} model, {hint}")
     loaded.generator.to(device)
     return loaded, time.perf_counter() - start
+
+
+def load_networks(checkpoints: list[str], task: str, device: torch.device) -> dict[str, tuple]:
+    """Every checkpoint's generator on ``device``, keyed by the method it runs as (``net``, ``adain``,
+    ``wct``): method -> (loaded generator, load seconds, checkpoint path). One checkpoint per method."""
+    networks: dict[str, tuple] = {}
+    for checkpoint in checkpoints:
+        loaded, seconds = load_network(checkpoint, task, device)
+        method = network_method(loaded.model_type, task)
+        if method in networks:
+            raise TexnetsError(f"{networks[method][2]} and {checkpoint} both hold {quoted(loaded.model_type)} model: "
+                               f"give one checkpoint per model type")
+        networks[method] = (loaded, seconds, str(checkpoint))
+    return networks
+
+
+def network_methods(methods: list[str], networks: dict[str, tuple]) -> list[str]:
+    """The methods asked for, then those of the checkpoints not asked for (in --checkpoint order); a network
+    method without its checkpoint is one line."""
+    for method in methods:
+        if method in NETWORK_METHODS and method not in networks:
+            kind = ARBITRARY_METHODS[method][0] if method in ARBITRARY_METHODS else "transformer_net"
+            given = ", ".join(f"{loaded.model_type!r}" for loaded, _, _ in networks.values())
+            raise TexnetsError(f"the {method} method needs {quoted(kind)} checkpoint in --checkpoint (given: {given})")
+    return [*methods, *(method for method in networks if method not in methods)]
+
+
+def style_in_training(style: str, model_type: str, training: dict) -> tuple[bool | None, str]:
+    """Whether the style image ``style`` was among a network's training styles, and why: (True, False or
+    None when the checkpoint does not say, a reason). WCT trains on photos only; an AdaIN checkpoint records
+    its style folders (``styles``) and the files held out of training (``held_out_styles``), as paths
+    relative to where it was trained: they are resolved against the current folder."""
+    if model_type == "wct_net":
+        return False, "WCT trains on photos only (its decoders invert the encoder): every style is unseen"
+    folders, held_out = training.get("styles"), training.get("held_out_styles")
+    if folders is None or held_out is None:
+        return None, "the checkpoint does not record its training styles (no styles or held_out_styles)"
+    folders = [folders] if isinstance(folders, str) else list(folders)
+    if str(style).startswith(("builtin:", "http://", "https://")):
+        return False, f"{style} is not a file of the training style folders ({', '.join(map(str, folders))})"
+    path = Path(style).resolve()
+    if path in {Path(p).resolve() for p in held_out}:
+        return False, "held out of training (one of the checkpoint's held_out_styles, a validation style)"
+    if any(path.is_relative_to(Path(folder).resolve()) for folder in folders):
+        return True, f"a file of the training style folders ({', '.join(map(str, folders))}), not held out"
+    return False, f"not under the training style folders ({', '.join(map(str, folders))})"
 
 
 def run_texture_net(loaded, load_seconds: float, count: int, size, seed: int, device) -> tuple[list, list, dict]:
@@ -138,10 +212,12 @@ def load_photos(specs: list[str], count: int, size: tuple[int, int]) -> tuple[li
     return photos, sources[:count]
 
 
-def run_transfer_net(loaded, load_seconds: float, photos: list[torch.Tensor], device) -> tuple[list, list, dict]:
-    """Each photo through the network one at a time, as synthesize.py stylises it (texnets.inference)."""
+def run_transfer_net(loaded, load_seconds: float, photos: list[torch.Tensor], device,
+                     generator: torch.nn.Module | None = None) -> tuple[list, list, dict]:
+    """Each photo through the network (``generator``, default the checkpoint's) one at a time, as
+    synthesize.py stylises it (texnets.inference)."""
     from texnets.inference import Stylizer
-    stylizer = Stylizer(loaded.generator, device=device)
+    stylizer = Stylizer(loaded.generator if generator is None else generator, device=device)
     stylizer(photos[0])  # warm-up: allocator, thread pools
     images, seconds = [], []
     for photo in photos:
@@ -152,6 +228,33 @@ def run_transfer_net(loaded, load_seconds: float, photos: list[torch.Tensor], de
                "training": loaded.metadata.get("training", {}), "generator": loaded.metadata.get("generator", {}),
                "batch_size": 1, "warm_up": "the first photo once before timing"}
     return images, seconds, details
+
+
+def run_arbitrary_net(loaded, load_seconds: float, style: torch.Tensor, style_spec: str,
+                      photos: list[torch.Tensor], device) -> tuple[list, list, dict]:
+    """An AdaIN or WCT network bound to the style image (α = 1, every trained level), then run on the photos
+    exactly as a transfer network is (``run_transfer_net``): the seconds per image are the network's alone.
+    The style's features, computed once per style image, are timed apart (``style_seconds``)."""
+    from texnets.arbitrary_inference import StyledNetwork
+    styled = StyledNetwork(loaded.generator, [style])
+    images, seconds, details = run_transfer_net(loaded, load_seconds, photos, device, generator=styled)
+    synchronize(device)
+    start = time.perf_counter()
+    with torch.no_grad():
+        loaded.generator.style_features(style.to(device), styled.levels)
+    synchronize(device)
+    seen, reason = style_in_training(style_spec, loaded.model_type, loaded.metadata.get("training", {}))
+    details.update({"model_type": loaded.model_type, "alpha": styled.alpha, "levels": list(styled.levels),
+                    "style_size": list(style.shape[-2:]), "style_seconds": round(time.perf_counter() - start, 5),
+                    "style_seconds_note": "the style image's features, once per style (after the warm-up); not in "
+                                          "the seconds per image",
+                    "style_in_training": seen, "style_in_training_reason": reason})
+    return images, seconds, details
+
+
+def arbitrary_label(label: str, seen: bool | None) -> str:
+    """``AdaIN net (style unseen in training)``: the row label says which case the figures are."""
+    return label if seen is None else f"{label} (style {'seen' if seen else 'unseen'} in training)"
 
 
 def run_transfer_optimisation(loss: str, style: torch.Tensor, photos: list[torch.Tensor], args, encoder,
@@ -260,7 +363,9 @@ def compare_grid(exemplar: torch.Tensor, runs: dict[str, MethodRun], rows: int, 
 
 
 def resolve_compare(args: argparse.Namespace) -> tuple[str, list[str]]:
-    """(task, methods): ``transfer`` when content photos are given, else ``texture``."""
+    """(task, methods): ``transfer`` when content photos are given, else ``texture``. ``args.checkpoint``
+    becomes a list (a config's single string included); the methods of the checkpoints not asked for are
+    added by ``run_compare`` once it has loaded them and knows their model types."""
     if not args.style:
         raise TexnetsError("compare needs --style (the exemplar or style image), on the command line or in --config")
     if not args.output:
@@ -270,12 +375,18 @@ def resolve_compare(args: argparse.Namespace) -> tuple[str, list[str]]:
     if args.samples < 1 or args.steps < 1:
         raise TexnetsError("--samples and --steps must be at least 1")
     task = "transfer" if args.content else "texture"
-    methods = list(dict.fromkeys(args.methods or (["gram", "meanvar"] + ([NET_METHOD] if args.checkpoint else []))))
-    if NET_METHOD in methods and not args.checkpoint:
-        network = "transfer network" if task == "transfer" else "texture network"
-        raise TexnetsError(f"the net method needs --checkpoint (a {network} written by train.py)")
-    if args.checkpoint and NET_METHOD not in methods:
-        methods.append(NET_METHOD)
+    if isinstance(args.checkpoint, (str, Path)):
+        args.checkpoint = [str(args.checkpoint)]
+    args.checkpoint = [str(checkpoint) for checkpoint in args.checkpoint or []] or None
+    methods = list(dict.fromkeys(args.methods or ["gram", "meanvar"]))
+    for method in methods:
+        if method in ARBITRARY_METHODS and task == "texture":
+            raise TexnetsError(f"the {method} method stylises photos: give --content photos (and its checkpoint)")
+        if method in NETWORK_METHODS and not args.checkpoint:
+            network = ("an arbitrary-style network" if method in ARBITRARY_METHODS else
+                       "a transfer network" if task == "transfer" else "a texture network")
+            kind = f"{ARBITRARY_METHODS[method][0]}, " if method in ARBITRARY_METHODS else ""
+            raise TexnetsError(f"the {method} method needs --checkpoint ({kind}{network} written by train.py)")
     default_layers = GATYS_STYLE_LAYERS if task == "transfer" else GATYS_TEXTURE_LAYERS
     args.layers = check_layers(layer_list(args.layers) if args.layers else default_layers)
     args.content_layers = check_layers(layer_list(args.content_layers))
@@ -288,9 +399,10 @@ def run_compare(args: argparse.Namespace, argv: list[str], task: str, methods: l
     transfer = task == "transfer"
     size = parse_size(args.size)
     size = (size, size) if isinstance(size, int) else size
-    net = load_network(args.checkpoint, task, device) if NET_METHOD in methods else None  # fail before any work
-    if net and not transfer:
-        net[0].generator.check_size(size)
+    networks = load_networks(args.checkpoint or [], task, device)  # every checkpoint, before any work
+    methods = network_methods(methods, networks)
+    if NET_METHOD in networks and not transfer:
+        networks[NET_METHOD][0].generator.check_size(size)
     exemplar = load_image(args.style, parse_size(args.style_size) or min(size),
                           what="style image" if transfer else "exemplar")
     photos, photo_sources = load_photos(args.content, args.samples, size) if transfer else ([], [])
@@ -315,12 +427,19 @@ def run_compare(args: argparse.Namespace, argv: list[str], task: str, methods: l
                                        [], None, {"sources": photo_sources})
     for method in methods:
         if method == NET_METHOD:
+            loaded, load_seconds, checkpoint = networks[method]
             if transfer:
-                images, seconds, details = run_transfer_net(*net, photos, device)
+                images, seconds, details = run_transfer_net(loaded, load_seconds, photos, device)
             else:
-                images, seconds, details = run_texture_net(*net, args.samples, size, args.seed, device)
-            details["checkpoint"] = str(args.checkpoint)
+                images, seconds, details = run_texture_net(loaded, load_seconds, args.samples, size, args.seed, device)
+            details["checkpoint"] = checkpoint
             label, source = COMPARE_TASKS[task]["label"], COMPARE_TASKS[task]["source"]
+        elif method in ARBITRARY_METHODS:
+            loaded, load_seconds, checkpoint = networks[method]
+            images, seconds, details = run_arbitrary_net(loaded, load_seconds, exemplar, args.style, photos, device)
+            details["checkpoint"] = checkpoint
+            _, label, source = ARBITRARY_METHODS[method]
+            label = arbitrary_label(label, details["style_in_training"])
         else:
             loss, label, source = OPTIMISATION_METHODS[method]
             if transfer:
@@ -372,6 +491,10 @@ def run_compare(args: argparse.Namespace, argv: list[str], task: str, methods: l
     return 0
 
 
+def yes_no(value: bool | None) -> str:
+    return {True: "yes", False: "no", None: "unknown"}[value]
+
+
 def compare_markdown(args, argv: list[str], task: str, runs: dict[str, MethodRun], baseline: str | None,
                      exemplar: torch.Tensor, size, device) -> str:
     """The compare report: settings, the quality-and-speed table, extractors, per-layer tables."""
@@ -380,17 +503,22 @@ def compare_markdown(args, argv: list[str], task: str, runs: dict[str, MethodRun
     extractors = "; ".join(f"{metric}: {text}" for metric, text in evaluation.extractors.items())
     notes = [f"- {metric} skipped: {reason}" for metric, reason in evaluation.skipped.items()]
     notes += [f"- {metric}: standard extractor not used: {reason}" for metric, reason in evaluation.fallbacks.items()]
+    arbitrary = [run for key, run in runs.items() if key in ARBITRARY_METHODS]
+    notes += [f"- {run.label}: style seen in training: {yes_no(run.details['style_in_training'])}: "
+              f"{run.details['style_in_training_reason']}" for run in arbitrary]
     if task == "transfer":
         photos = runs[PHOTO_METHOD].details["sources"]
+        any_style = (" AdaIN/WCT nets: this style image, α 1, every trained level; its features are computed once "
+                     "before the photos and timed apart (style_seconds in the JSON)." if arbitrary else "")
         setting = (f"Style `{args.style}` ({w}×{h}); {len(photos)} content photos ({', '.join(photos)}), each "
                    f"centre-cropped to {size[1]}×{size[0]}; optimisation (Gatys et al. 2016, from the photo): "
                    f"{args.optimizer} {args.steps} steps, content {', '.join(args.content_layers)} × "
                    f"{args.content_weight:g}, style {', '.join(args.layers)} × {args.style_weight:g} "
                    f"({args.pooling} pooling); device {device}. Speed is wall time per photo measured in this run "
-                   f"(transfer net: batch 1 after a warm-up photo, training not included; optimisation: the whole "
+                   f"(networks: batch 1 after a warm-up photo, training not included; optimisation: the whole "
                    f"run); quality is mean ± std over the photos: the content distance against each photo, the "
                    f"style distances against the style image. The unstylised photo is scored too, as the "
-                   f"starting point.")
+                   f"starting point.{any_style}")
     else:
         setting = (f"Exemplar `{args.style}` ({w}×{h}); samples {size[1]}×{size[0]}, {args.samples} per method "
                    f"(optimisation seeds {args.seed}–{args.seed + args.samples - 1}; texture net samples 0–"
