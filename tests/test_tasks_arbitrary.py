@@ -129,3 +129,10 @@ def test_train_py_runs_the_reference_configs_and_checkpoints_the_decoders(config
         assert saved["texnets"]["training"]["held_out_styles"] == [str(styles / "brick.png")]
     else:
         assert saved["texnets"]["generator"]["levels"] == ["relu1_1", "relu2_1"]
+    # resume for one more step, in bf16 autocast: the step count carries on and the decoders keep learning
+    resumed = [*args, "--ckpt_path", str(tmp_path / "runs" / "run" / "last.ckpt"), "--trainer.max_steps", "3",
+               "--trainer.precision", "bf16-mixed"]
+    assert train.main(resumed) == 0
+    after = ckpt(tmp_path / "runs" / "run" / "last.ckpt")
+    assert after["global_step"] == 3
+    assert any(not torch.equal(after["state_dict"][key], value) for key, value in saved["state_dict"].items())
