@@ -136,3 +136,15 @@ def test_train_py_runs_the_reference_configs_and_checkpoints_the_decoders(config
     after = ckpt(tmp_path / "runs" / "run" / "last.ckpt")
     assert after["global_step"] == 3
     assert any(not torch.equal(after["state_dict"][key], value) for key, value in saved["state_dict"].items())
+
+
+def test_the_learning_rate_follows_the_reference_inverse_decay():
+    task = AdaINTask(generator={"width": 0.125}, lr=1e-4, lr_decay=5e-5)
+    setup = task.configure_optimizers()
+    optimizer, scheduler = setup["optimizer"], setup["lr_scheduler"]["scheduler"]
+    for _ in range(1000):
+        optimizer.step()
+        scheduler.step()
+    assert optimizer.param_groups[0]["lr"] == pytest.approx(1e-4 / (1 + 5e-5 * 1000))
+    assert WCTTask(generator={"width": 0.125, "levels": ["relu1_1"]}, lr_decay=0).configure_optimizers().__class__ \
+        is torch.optim.Adam  # no decay: a bare optimiser

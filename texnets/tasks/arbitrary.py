@@ -201,14 +201,6 @@ class AdaINTask(GeneratorTask):
         if batch_idx == 0:  # rows of (photo, held-out style, output)
             self.log_image_grid("content_style_output", torch.stack([content, style, output], 1).flatten(0, 1), 3)
 
-    def configure_optimizers(self):
-        optimizer = torch.optim.Adam(self.generator.parameters(), lr=self.hparams.lr)
-        if not self.hparams.lr_decay:
-            return optimizer
-        decay = self.hparams.lr_decay  # pytorch-AdaIN train.py adjust_learning_rate
-        scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: 1.0 / (1.0 + decay * step))
-        return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "step"}}
-
 
 class WCTTask(GeneratorTask):
     """Train a :class:`~texnets.generators.WCTNet`'s decoders to invert the encoder (Li et al. 2017, §3.1):
@@ -275,14 +267,6 @@ class WCTTask(GeneratorTask):
         if batch_idx == 0:  # rows of (photo, its reconstruction at each level, fine to coarse)
             columns = [content, *(outputs[level] for level in reversed(self.generator.levels))]
             self.log_image_grid("reconstructions", torch.stack(columns, 1).flatten(0, 1), len(columns))
-
-    def configure_optimizers(self):
-        optimizer = torch.optim.Adam(self.generator.parameters(), lr=self.hparams.lr)
-        if not self.hparams.lr_decay:
-            return optimizer
-        decay = self.hparams.lr_decay
-        scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: 1.0 / (1.0 + decay * step))
-        return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "step"}}
 
 
 __all__ = ["AdaINTask", "ContentStyleDataModule", "PairedCrops", "WCTTask"]

@@ -215,12 +215,17 @@ class GeneratorTask(pl.LightningModule):
     # -- optimisation --------------------------------------------------------------------------------
     def configure_optimizers(self):
         """Adam on the generator (the encoder has no parameters: its weights are buffers), with the
-        learning rate times ``lr_gamma`` every ``lr_step`` steps when the task has a positive ``lr_step``."""
+        learning rate times ``lr_gamma`` every ``lr_step`` steps when the task has a positive ``lr_step``, or
+        divided by ``1 + lr_decay · step`` when it has a positive ``lr_decay`` (pytorch-AdaIN's inverse decay)."""
         optimizer = torch.optim.Adam(self.generator.parameters(), lr=self.hparams.lr)
-        if not self.hparams.get("lr_step"):
+        if self.hparams.get("lr_decay"):
+            decay = float(self.hparams.lr_decay)
+            scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: 1.0 / (1.0 + decay * step))
+        elif self.hparams.get("lr_step"):
+            scheduler = torch.optim.lr_scheduler.StepLR(optimizer, step_size=self.hparams.lr_step,
+                                                        gamma=self.hparams.lr_gamma)
+        else:
             return optimizer
-        scheduler = torch.optim.lr_scheduler.StepLR(optimizer, step_size=self.hparams.lr_step,
-                                                    gamma=self.hparams.lr_gamma)
         return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "step"}}
 
     # -- numerical safety ----------------------------------------------------------------------------
