@@ -148,3 +148,13 @@ def test_the_learning_rate_follows_the_reference_inverse_decay():
     assert optimizer.param_groups[0]["lr"] == pytest.approx(1e-4 / (1 + 5e-5 * 1000))
     assert WCTTask(generator={"width": 0.125, "levels": ["relu1_1"]}, lr_decay=0).configure_optimizers().__class__ \
         is torch.optim.Adam  # no decay: a bare optimiser
+
+
+def test_without_held_out_styles_validation_pairs_the_first_style(folders):
+    content, styles = folders
+    data = ContentStyleDataModule(content=str(content), styles=str(styles), size=32, load_size=None, batch_size=2,
+                                  held_out_styles=0, val_images=1, num_workers=0)
+    data.setup("fit")
+    assert data.held_out_style_paths() == [] and data.train_dataloader().dataset.style.exclude == set()
+    _, val_styles = next(iter(data.val_dataloader()))
+    assert torch.allclose(val_styles[0], load_image(str(styles / "brick.png"), (32, 32))[0], atol=0.05)

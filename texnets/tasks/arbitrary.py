@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import os
 import warnings
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 import torch
@@ -68,11 +68,12 @@ class ContentStyleDataModule(ContentImageDataModule):
         self.held_out_styles = held_out_styles
         self._held_out: list[str] | None = None
 
-    def _style_paths(self) -> list[Path]:
+    def _style_paths(self) -> Iterator[Path]:
+        """The style files in sorted order, lazily: a WikiArt-sized tree is never listed whole."""
         missing = [folder for folder in self.styles if not Path(folder).is_dir()]
         if missing:
             raise TexnetsError(f"style folder not found: {missing[0]} (pass --data.styles <folder of paintings>)")
-        return [path for folder in self.styles for path in walk_images(Path(folder))]
+        return (path for folder in self.styles for path in walk_images(Path(folder)))
 
     def held_out_style_paths(self) -> list[str]:
         """The styles held aside: the first ``held_out_styles`` readable files, but never all of them."""
@@ -116,7 +117,7 @@ class ContentStyleDataModule(ContentImageDataModule):
     def validation_styles(self) -> torch.Tensor:
         """One style per validation photo, cycling through the held-out styles (the first seen ones when
         none are held out), centre-cropped to the validation size."""
-        paths = self.held_out_style_paths() or [str(p) for p in self._style_paths()[:1]]
+        paths = self.held_out_style_paths() or [str(next(self._style_paths()))]
         count = len(self.validation_batch())
         side = self.val_size
         images = [T.functional.center_crop(resize(read_image(paths[i % len(paths)], draft=side), side), [side, side])
