@@ -9,7 +9,6 @@ to invert the encoder (pixel + feature reconstruction); it never sees a style.
 from __future__ import annotations
 
 import os
-import warnings
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
@@ -25,7 +24,7 @@ from texnets.generators.wct_net import WCTNet, WCTNetConfig
 from texnets.images import read_image, resize
 from texnets.losses import ContentLoss, PerceptualCriterion, make_style_loss
 from texnets.tasks.base import GeneratorTask
-from texnets.tasks.transfer import TRAIN_SUFFIXES, ContentCrops, ContentImageDataModule, walk_images
+from texnets.tasks.transfer import TRAIN_SUFFIXES, ContentCrops, ContentImageDataModule, hold_aside, walk_images
 from texnets.vgg import HUANG_STYLE_LAYERS, check_layers
 
 
@@ -78,21 +77,10 @@ class ContentStyleDataModule(ContentImageDataModule):
     def held_out_style_paths(self) -> list[str]:
         """The styles held aside: the first ``held_out_styles`` readable files, but never all of them."""
         if self._held_out is None:
-            readable = []
-            for path in self._style_paths():
-                if len(readable) > self.held_out_styles:
-                    break
-                try:
-                    read_image(path, draft=self.val_size)
-                except TexnetsError:
-                    continue
-                readable.append(str(path))
-            if not readable:
-                raise TexnetsError(f"no readable style images ({', '.join(TRAIN_SUFFIXES)}) in {', '.join(self.styles)}")
-            if len(readable) <= self.held_out_styles:
-                warnings.warn(f"only {len(readable)} readable style images: holding aside {len(readable) - 1} "
-                              f"instead of {self.held_out_styles}", stacklevel=2)
-            self._held_out = readable[:min(self.held_out_styles, len(readable) - 1)]
+            if next(self._style_paths(), None) is None:
+                raise TexnetsError(f"no style images ({', '.join(TRAIN_SUFFIXES)}) in {', '.join(self.styles)}")
+            self._held_out = hold_aside(self._style_paths(), self.held_out_styles, self.val_size, "style images",
+                                        "as unseen styles")
         return self._held_out
 
     def setup(self, stage: str) -> None:

@@ -135,6 +135,24 @@ class ContentCrops(IterableDataset):
             epoch += 1
 
 
+def hold_aside(paths: Iterator[Path], count: int, draft: int, what: str, purpose: str) -> list[str]:
+    """The first ``count`` readable files of ``paths`` (read one past them, so that at least one readable file
+    is always left for training: a folder of a handful keeps one, with a warning)."""
+    readable = []
+    for path in paths:
+        if len(readable) > count:
+            break
+        try:
+            read_image(path, draft=draft)
+        except TexnetsError:
+            continue
+        readable.append(str(path))
+    if 0 < len(readable) <= count:
+        warnings.warn(f"only {len(readable)} readable {what}: holding aside {len(readable) - 1} {purpose} "
+                      f"instead of {count}", stacklevel=3)
+    return readable[:min(count, len(readable) - 1)] if readable else []
+
+
 class ContentImageDataModule(pl.LightningDataModule):
     """A folder of content photos (recursive; jpg, png, webp) for training transfer networks.
 
@@ -184,19 +202,8 @@ class ContentImageDataModule(pl.LightningDataModule):
         """The held-aside images: the first ``val_images`` readable files in sorted order, but never
         all of them: a folder of a handful of photos keeps at least one for training."""
         if self._val_paths is None:
-            paths = []
-            for path in walk_images(self._check_folder()):
-                if len(paths) > self.val_images:
-                    break
-                try:
-                    read_image(path, draft=self.val_size)
-                except TexnetsError:
-                    continue
-                paths.append(str(path))
-            if 0 < len(paths) <= self.val_images:
-                warnings.warn(f"only {len(paths)} readable images in {self.folder}: holding aside {len(paths) - 1} "
-                              f"for validation instead of {self.val_images}", stacklevel=2)
-            self._val_paths = paths[:min(self.val_images, len(paths) - 1)] if paths else []
+            self._val_paths = hold_aside(walk_images(self._check_folder()), self.val_images, self.val_size,
+                                         f"images in {self.folder}", "for validation")
         return self._val_paths
 
     def validation_batch(self) -> torch.Tensor:
