@@ -4,6 +4,7 @@
 
     python docs/make_figures.py                       # the optimisation figures
     python docs/make_figures.py transfer REF ALT      # transfer-network figure from two exported networks
+    python docs/make_figures.py arbitrary ADAIN WCT   # AdaIN and WCT checkpoints with built-in styles
 
 ``transfer`` takes two ``synthesize.py --export`` folders (or checkpoints): the reference Starry Night
 network and a variant, each applied to built-in photos (see README, "Style transfer networks").
@@ -64,9 +65,28 @@ def transfer_figure(reference: str, variant: str,
     save_image(labelled_grid(panels, captions, columns=3, cell=224), DOCS / "transfer_starry.jpg", quality=88)
 
 
+def arbitrary_figure(adain: str, wct: str) -> None:
+    """Built-in photos with built-in styles neither network trained on: AdaIN, AdaIN at α 0.5, WCT."""
+    import torch
+    from texnets.arbitrary_inference import StyledNetwork
+    networks = [_network(adain).eval(), _network(wct).eval()]
+    panels, captions = [], []
+    for photo_name, style_name in (("astronaut", "immunohistochemistry"), ("chelsea", "hubble"),
+                                   ("coffee", "immunohistochemistry")):
+        photo, style = load_image(f"builtin:{photo_name}", 192), load_image(f"builtin:{style_name}", 256)
+        runs = [StyledNetwork(networks[0], [style]), StyledNetwork(networks[0], [style], alpha=0.5),
+                StyledNetwork(networks[1], [style])]
+        with torch.no_grad():
+            panels += [photo, style, *[run(photo).clamp(0, 1) for run in runs]]
+        captions += [f"photo: {photo_name}", f"style: {style_name[:12]}", "AdaIN", "AdaIN, alpha 0.5", "WCT"]
+    save_image(labelled_grid(panels, captions, columns=5, cell=160), DOCS / "arbitrary_styles.jpg", quality=85)
+
+
 if __name__ == "__main__":
     if sys.argv[1:2] == ["transfer"]:
         transfer_figure(*sys.argv[2:4])
+    elif sys.argv[1:2] == ["arbitrary"]:
+        arbitrary_figure(*sys.argv[2:4])
     else:
         texture_figure()
         inversion_figure()
