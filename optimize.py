@@ -32,7 +32,11 @@ def build_parser() -> argparse.ArgumentParser:
     common.add_argument("--size", type=int, nargs="+", metavar="N", help="output size: shorter side, or H W")
     common.add_argument("--steps", type=int, default=None, help="optimisation steps (default: 300 L-BFGS)")
     common.add_argument("--optimizer", choices=optim.OPTIMIZERS, default="lbfgs")
-    common.add_argument("--lr", type=float, default=None, help="learning rate (default: 1 for L-BFGS, 0.02 for Adam)")
+    common.add_argument("--lr", type=float, default=None,
+                        help="learning rate (default: 1 for L-BFGS, 0.02 for Adam, 1e-5 for SGD, whose step "
+                             "depends on the loss's scale)")
+    common.add_argument("--stop-below", type=float, default=None, metavar="LOSS",
+                        help="end a run at the first step whose total loss is under LOSS (the report says which)")
     common.add_argument("--seed", type=int, default=0)
     common.add_argument("--layers", nargs="+", metavar="L[,L...]",
                         help="layers to match; several entries make one run each (e.g. relu1_1 relu1_1,pool1)")
@@ -139,7 +143,8 @@ def main(argv: list[str] | None = None) -> int:
                 save_image(image, path.with_name(f"{path.stem}_step{step:05d}{path.suffix}"))
 
         common = dict(steps=steps, optimizer=args.optimizer, lr=args.lr, seed=args.seed, encoder=encoder,
-                      device=device, progress=False if args.quiet else label, on_step=snapshot)
+                      device=device, progress=False if args.quiet else label, on_step=snapshot,
+                      stop_below=args.stop_below)
         if args.command == "texture":
             result = optim.synthesize_texture(
                 exemplar, out_size, layers, loss, loss_options=loss_options,
@@ -157,12 +162,15 @@ def main(argv: list[str] | None = None) -> int:
             "command": args.command, "arguments": vars(args), "run": {"layers": layers, "loss": loss},
             "output": str(path), "steps": result.steps, "wall_seconds": round(result.seconds, 4),
             "seconds_per_step": round(result.seconds_per_step, 5), "first_losses": result.first_losses,
-            "final_losses": result.losses, "stopped_early": result.stopped, "device": str(device),
+            "final_losses": result.losses, "stopped_early": result.stopped,
+            "stopped_below_threshold_at_step": result.threshold_step, "device": str(device),
             "environment": environment(),
         }
         save_json(report, report_path(path))
         results.append((label, result))
         note = f" ({result.stopped})" if result.stopped else ""
+        if result.threshold_step:
+            note += f" (under {args.stop_below:g} at step {result.threshold_step})"
         print(f"{label}: loss {result.first_losses['total']:.4g} -> {result.losses['total']:.4g} in "
               f"{result.steps} steps, {result.seconds:.1f} s ({result.seconds_per_step * 1000:.0f} ms/step)"
               f" -> {path}{note}")

@@ -30,8 +30,11 @@ from texnets.images import resize
 from texnets.losses import ContentLoss, PerceptualCriterion, make_style_loss
 from texnets.vgg import GATYS_CONTENT_LAYERS, GATYS_STYLE_LAYERS, GATYS_TEXTURE_LAYERS, VGGEncoder, check_layers
 
-OPTIMIZERS = ("lbfgs", "adam")
-DEFAULT_LR = {"lbfgs": 1.0, "adam": 0.02}
+OPTIMIZERS = ("lbfgs", "adam", "sgd")
+# SGD's step is in loss units per pixel, so its rate depends on the loss's scale: 1e-5 is the largest of
+# 1e-6, 1e-5, 1e-4, 1e-3 that did not diverge on Gram texture synthesis at the default weights (texnets).
+DEFAULT_LR = {"lbfgs": 1.0, "adam": 0.02, "sgd": 1e-5}
+SGD_MOMENTUM = 0.9  # the usual heavy-ball momentum (Sutskever et al. 2013)
 
 
 @dataclass
@@ -43,6 +46,7 @@ class OptimResult:
     seconds: float
     history: list[float] = field(default_factory=list)  # total loss per step
     stopped: str | None = None            # why the run ended early, if it did
+    threshold_step: int | None = None     # the step at which the loss fell under ``stop_below``, if it did
 
     @property
     def seconds_per_step(self) -> float:
@@ -55,23 +59,29 @@ def _floats(logs: dict) -> dict[str, float]:
 
 def optimize_pixels(init: torch.Tensor, criterion: PerceptualCriterion, steps: int, optimizer: str = "lbfgs",
                     lr: float | None = None, progress: bool | str = True,
-                    on_step: Callable[[int, torch.Tensor], None] | None = None) -> OptimResult:
+                    on_step: Callable[[int, torch.Tensor], None] | None = None,
+                    stop_below: float | None = None) -> OptimResult:
     """Minimise ``criterion`` over the pixels of ``init`` for ``steps`` iterations.
 
-    One step is one L-BFGS iteration (one function evaluation) or one Adam update. Pixels are
-    clamped to [0, 1] after every step. A non-finite loss stops the run and returns the last image
-    whose loss was finite, with ``stopped`` saying so.
+    One step is one L-BFGS iteration (one function evaluation), one Adam update or one SGD (momentum 0.9)
+    update. Pixels are clamped to [0, 1] after every step. A non-finite loss stops the run and returns the
+    last image whose loss was finite, with ``stopped`` saying so. With ``stop_below`` the run ends at the first
+    step whose loss is under it (the course studies' threshold stop), with ``threshold_step`` saying when.
     """
     if optimizer not in OPTIMIZERS:
         raise TexnetsError(f"unknown optimizer {optimizer!r}; choose one of {', '.join(OPTIMIZERS)}")
     if steps < 1:
         raise TexnetsError("--steps must be at least 1")
+    if stop_below is not None and not stop_below > 0:
+        raise TexnetsError(f"--stop-below must be a positive loss value, not {stop_below}")
     lr = DEFAULT_LR[optimizer] if lr is None else lr
     pixels = init.detach().clone().clamp(0, 1).requires_grad_(True)
     if optimizer == "lbfgs":
         # max_iter=1 makes one .step() one iteration, so progress and snapshots count iterations;
         # the curvature history persists across calls in the optimiser state.
         opt = torch.optim.LBFGS([pixels], lr=lr, max_iter=1, history_size=50)
+    elif optimizer == "sgd":
+        opt = torch.optim.SGD([pixels], lr=lr, momentum=SGD_MOMENTUM)
     else:
         opt = torch.optim.Adam([pixels], lr=lr)
 
@@ -86,7 +96,7 @@ def optimize_pixels(init: torch.Tensor, criterion: PerceptualCriterion, steps: i
         return loss
 
     best_image = pixels.detach().clone()
-    first, history, stopped = None, [], None
+    first, history, stopped, threshold_step = None, [], None, None
     bar = tqdm(range(steps), desc=progress if isinstance(progress, str) else "optimising",
                disable=not progress, leave=False, dynamic_ncols=True)
     start = time.perf_counter()
@@ -106,6 +116,9 @@ def optimize_pixels(init: torch.Tensor, criterion: PerceptualCriterion, steps: i
         bar.set_postfix(loss=f"{history[-1]:.4g}", refresh=False)
         if on_step is not None:
             on_step(step + 1, best_image)
+        if stop_below is not None and history[-1] < stop_below:
+            threshold_step = step + 1
+            break
     seconds = time.perf_counter() - start
     if first is None:
         raise TexnetsError("the loss was not finite at the first step; check the inputs and weights")
@@ -113,7 +126,8 @@ def optimize_pixels(init: torch.Tensor, criterion: PerceptualCriterion, steps: i
     with torch.no_grad():
         _, final_logs = criterion(best_image)
     return OptimResult(image=best_image.cpu(), losses=_floats(final_logs), first_losses=first,
-                       steps=len(history), seconds=seconds, history=history, stopped=stopped)
+                       steps=len(history), seconds=seconds, history=history, stopped=stopped,
+                       threshold_step=threshold_step)
 
 
 def noise_like(shape: Sequence[int], seed: int | None, device) -> torch.Tensor:
@@ -150,11 +164,11 @@ def synthesize_texture(exemplar: torch.Tensor, size: tuple[int, int], layers: Se
                        loss: str = "gram", steps: int = 300, optimizer: str = "lbfgs", lr: float | None = None,
                        seed: int | None = 0, encoder: VGGEncoder | dict | None = None, layer_weights=None,
                        loss_options: dict | None = None, device="cpu", progress: bool | str = True,
-                       on_step=None) -> OptimResult:
+                       on_step=None, stop_below: float | None = None) -> OptimResult:
     """Gatys et al. 2015: optimise white noise until its feature statistics match the exemplar's."""
     criterion = texture_criterion(exemplar, layers, loss, encoder, layer_weights, loss_options, device)
     init = noise_like((1, 3, *size), seed, device)
-    return optimize_pixels(init, criterion, steps, optimizer, lr, progress, on_step)
+    return optimize_pixels(init, criterion, steps, optimizer, lr, progress, on_step, stop_below)
 
 
 def transfer_style(content: torch.Tensor, style: torch.Tensor, content_layers: Sequence[str] = GATYS_CONTENT_LAYERS,
@@ -164,9 +178,10 @@ def transfer_style(content: torch.Tensor, style: torch.Tensor, content_layers: S
                    seed: int | None = 0, scales: int = 1, preserve_color: bool = False,
                    encoder: VGGEncoder | dict | None = None, layer_weights="inverse_channels",
                    loss_options: dict | None = None, device="cpu", progress: bool | str = True,
-                   on_step=None) -> OptimResult:
+                   on_step=None, stop_below: float | None = None) -> OptimResult:
     """Gatys et al. 2016 style transfer; ``scales > 1`` runs coarse to fine, each scale starting from
-    the upsampled result of the previous one; ``preserve_color`` transfers luminance only."""
+    the upsampled result of the previous one; ``preserve_color`` transfers luminance only. ``stop_below``
+    ends each scale once its loss falls under the threshold."""
     if init not in ("content", "noise"):
         raise TexnetsError(f"--init must be 'content' or 'noise', not {init!r}")
     original_content = content
@@ -200,7 +215,7 @@ def transfer_style(content: torch.Tensor, style: torch.Tensor, content_layers: S
         else:
             start = noise_like((1, 3, *size), seed, device)
         label = progress if isinstance(progress, str) or not progress else f"scale {scales - scale}/{scales}"
-        result = optimize_pixels(start, criterion, steps, optimizer, lr, label, on_step)
+        result = optimize_pixels(start, criterion, steps, optimizer, lr, label, on_step, stop_below)
         image, total_seconds, total_steps = result.image, total_seconds + result.seconds, total_steps + result.steps
         if result.stopped:
             break
@@ -213,7 +228,7 @@ def transfer_style(content: torch.Tensor, style: torch.Tensor, content_layers: S
 def invert_features(target: torch.Tensor, layers: Sequence[str], tv_weight: float = 0.0, steps: int = 300,
                     optimizer: str = "lbfgs", lr: float | None = None, seed: int | None = 0,
                     encoder: VGGEncoder | dict | None = None, device="cpu", progress: bool | str = True,
-                    on_step=None) -> OptimResult:
+                    on_step=None, stop_below: float | None = None) -> OptimResult:
     """Mahendran & Vedaldi 2015: find an image, from noise, whose features at ``layers`` match the target's."""
     arch = encoder_arch(encoder)
     layers = check_layers(layers, arch)
@@ -223,4 +238,4 @@ def invert_features(target: torch.Tensor, layers: Sequence[str], tv_weight: floa
     criterion = PerceptualCriterion(enc, {"content": (ContentLoss(layers, target=features), 1.0)},
                                     tv_weight=tv_weight)
     init = noise_like(target.shape, seed, device)
-    return optimize_pixels(init, criterion, steps, optimizer, lr, progress, on_step)
+    return optimize_pixels(init, criterion, steps, optimizer, lr, progress, on_step, stop_below)
