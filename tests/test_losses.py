@@ -407,7 +407,7 @@ def test_set_target_replaces_the_target():
 # Registry
 
 def test_style_losses_registry():
-    assert set(STYLE_LOSSES) == {"gram", "meanvar", "moments", "mmd", "sw"}
+    assert set(STYLE_LOSSES) == {"gram", "meanvar", "moments", "mmd", "sw", "mrf"}
     assert isinstance(make_style_loss("Gram", LAYERS), GramLoss)
     assert isinstance(make_style_loss("sw", LAYERS, projections=4), SlicedWassersteinLoss)
     assert make_style_loss("moments", LAYERS, order=3).order == 3
@@ -493,3 +493,33 @@ def test_criterion_moves_targets_with_to():
     total, _ = criterion(torch.rand(1, 3, 16, 16, dtype=torch.float64))
     assert total.dtype == torch.float64
     assert "terms.style.target_relu1_1_gram" in criterion.state_dict()
+
+
+# --------------------------------------------------------------------------------------------------
+# MRF (Li & Wand 2016)
+
+def test_mrf_is_zero_on_identical_features_and_grows_with_perturbation():
+    target = synthetic_features(0, sizes=(8, 5))
+    loss = make_style_loss("mrf", LAYERS, target=target)
+    assert float(loss(target)) < 1e-10
+    g = torch.Generator().manual_seed(1)
+    values = [float(loss({k: v + scale * torch.randn(v.shape, generator=g) for k, v in target.items()}))
+              for scale in (0.05, 0.3, 1.0)]
+    assert 0 < values[0] < values[1] < values[2], values
+
+
+def test_mrf_matches_each_patch_to_its_nearest_exemplar_patch():
+    # The input's patches all come from the exemplar, rearranged: every one has an exact match, so the loss
+    # is ~0 even though the maps differ position by position (where a Gram-free content loss would not be).
+    exemplar = torch.rand(1, 4, 9, 9, generator=torch.Generator().manual_seed(0))
+    shuffled = torch.cat([exemplar[..., 3:, :], exemplar[..., :3, :]], dim=2)[..., :6, :]  # top rows moved
+    loss = make_style_loss("mrf", ["relu1_1"], target={"relu1_1": exemplar})
+    assert float(loss({"relu1_1": exemplar[..., 3:, :]})) < 1e-10
+    assert float(loss({"relu1_1": shuffled})) < float(ContentLoss(["relu1_1"], target={"relu1_1": exemplar[..., :6, :]})(
+        {"relu1_1": shuffled}))
+
+
+def test_mrf_refuses_maps_smaller_than_a_patch():
+    loss = make_style_loss("mrf", ["relu1_1"], patch_size=5, target={"relu1_1": torch.rand(1, 4, 8, 8)})
+    with pytest.raises(TexnetsError, match="smaller than the 5x5 MRF patch"):
+        loss({"relu1_1": torch.rand(1, 4, 4, 8)})

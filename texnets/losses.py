@@ -16,6 +16,7 @@ Which normalisation, and why (the anchors differ):
     mean and deviation with ψ = min{1, 1/M1} from the exemplar, then standardised higher central moments.
   * MMD: squared maximum mean discrepancy over feature vectors; kernels are documented on the class.
   * Sliced Wasserstein: Heitz et al. CVPR 2021, random projections redrawn on every call.
+  * MRF: Li & Wand 2016, each feature patch against its nearest exemplar patch (``MRFLoss``).
 """
 from __future__ import annotations
 
@@ -297,6 +298,50 @@ class SlicedWassersteinLoss(FeatureLoss):
         return F.mse_loss(x, y.expand_as(x))
 
 
+class MRFLoss(FeatureLoss):
+    """Li & Wand 2016's Markov random field loss ("Combining Markov Random Fields and Convolutional Neural
+    Networks for Image Synthesis"): every ``patch_size``² patch of the input's feature map is matched to the
+    exemplar patch with the highest normalised cross-correlation, and the term is the squared difference
+    between the two, over all patches.
+
+    Reference settings: 3×3 patches at stride 1, for the input and the exemplar alike (Li & Wand 2016,
+    section 3). ``target_stride`` > 1 keeps every k-th exemplar patch only, which bounds memory on large
+    exemplars (a texnets option; the loss of an image against itself is then no longer 0). The reference sums
+    over patches; texnets takes
+    the mean, like its other losses, so that one weight holds at every image size. Matching is a hard
+    argmax: the gradient flows through the matched difference only, as in the reference. Memory grows with
+    (input patches × exemplar patches): about 4k × 4k at relu3_1 of a 256² image.
+    """
+
+    def __init__(self, layers, layer_weights=None, target=None, patch_size: int = 3, target_stride: int = 1):
+        if patch_size < 1 or target_stride < 1:
+            raise TexnetsError("MRF patch_size and target_stride must be at least 1")
+        self.patch_size, self.target_stride = int(patch_size), int(target_stride)
+        super().__init__(layers, layer_weights, target)
+
+    def _patches(self, features: torch.Tensor, stride: int) -> torch.Tensor:
+        """(N, C, H, W) -> (N, P, C·k·k) patches; a map smaller than a patch is one line."""
+        if min(features.shape[-2:]) < self.patch_size:
+            raise TexnetsError(f"a {features.shape[-1]}x{features.shape[-2]} feature map is smaller than the "
+                               f"{self.patch_size}x{self.patch_size} MRF patch: use a larger image or a shallower layer")
+        return F.unfold(features, self.patch_size, stride=stride).transpose(1, 2)
+
+    def statistics(self, layer, features):
+        patches = self._patches(features[:1], self.target_stride)[0]  # several exemplars: the first
+        return {"patches": patches, "unit": patches / patches.norm(dim=1, keepdim=True).clamp_min(1e-8)}
+
+    def layer_loss(self, layer, features):
+        target, unit = self.target(layer, "patches"), self.target(layer, "unit")
+        dtype = torch.promote_types(features.dtype, target.dtype)  # bf16 under autocast: float32
+        features, target, unit = features.to(dtype), target.to(dtype), unit.to(dtype)
+        terms = []
+        for item in self._patches(features, 1):  # one image at a time: the similarity matrix is P × P'
+            with torch.no_grad():
+                nearest = (item / item.norm(dim=1, keepdim=True).clamp_min(1e-8) @ unit.T).argmax(1)
+            terms.append(F.mse_loss(item, target[nearest]))
+        return torch.stack(terms).mean()
+
+
 class ContentLoss(FeatureLoss):
     """Feature reconstruction (Gatys et al. 2016; Johnson et al. 2016; Mahendran & Vedaldi 2015):
     mean squared difference between feature maps. Targets are not checkpointed: they change with
@@ -338,6 +383,7 @@ STYLE_LOSSES = {
     "moments": MomentLoss,
     "mmd": MMDLoss,
     "sw": SlicedWassersteinLoss,
+    "mrf": MRFLoss,
 }
 
 
@@ -398,7 +444,7 @@ def is_finite(value: torch.Tensor) -> bool:
 
 
 __all__ = [
-    "ContentLoss", "FeatureLoss", "GramLoss", "MMDLoss", "MeanVarLoss", "MomentLoss", "PerceptualCriterion",
+    "ContentLoss", "FeatureLoss", "GramLoss", "MMDLoss", "MRFLoss", "MeanVarLoss", "MomentLoss", "PerceptualCriterion",
     "STYLE_LOSSES", "SlicedWassersteinLoss", "TotalVariation", "gram_matrix", "is_finite", "make_style_loss",
     "resolve_layer_weights",
 ]
