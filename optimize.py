@@ -26,7 +26,7 @@ from texnets import dream as dream_module
 from texnets import optim, studies
 from texnets.cli import environment, layer_list, main_guard, markdown_table, parse_size, pick_device, report_path
 from texnets.errors import TexnetsError
-from texnets.images import labelled_grid, load_image, save_image, save_json
+from texnets.images import labelled_grid, load_image, load_mask, save_image, save_json
 from texnets.losses import STYLE_LOSSES
 from texnets.vgg import GATYS_CONTENT_LAYERS, GATYS_STYLE_LAYERS, GATYS_TEXTURE_LAYERS, check_layers
 
@@ -71,7 +71,14 @@ def build_parser() -> argparse.ArgumentParser:
 
     style = commands.add_parser("style", parents=[common, style_losses], help="Gatys et al. 2016 style transfer")
     style.add_argument("--content", required=True, help="content image: path, builtin:<name> or URL")
-    style.add_argument("--style", required=True, help="style image: path, builtin:<name> or URL")
+    style.add_argument("--style", required=True, nargs="+", metavar="IMAGE",
+                       help="style image(s): path, builtin:<name> or URL; several are blended (--style-weights) or "
+                            "each given a region (--mask)")
+    style.add_argument("--style-weights", type=float, nargs="+", metavar="W",
+                       help="how much of each --style (normalised to sum 1; default equal)")
+    style.add_argument("--mask", nargs="+", metavar="IMAGE",
+                       help="spatial control (Gatys et al. 2017): one mask per --style, the content's size; white = "
+                            "that style's region (guided Gram matrices)")
     style.add_argument("--style-size", type=int, nargs="+", metavar="N", help="resize the style image (default: as --size)")
     style.add_argument("--content-layers", nargs="+", default=list(GATYS_CONTENT_LAYERS), metavar="L[,L...]",
                        help="content layers (Gatys et al. 2016: relu4_2)")
@@ -198,8 +205,13 @@ def main(argv: list[str] | None = None) -> int:
         inputs.append(("exemplar", exemplar))
     elif args.command == "style":
         content = load_image(args.content, size, what="content image")
-        style_img = load_image(args.style, parse_size(args.style_size) or min(content.shape[-2:]), what="style image")
-        inputs += [("content", content), ("style", style_img)]
+        style_size = parse_size(args.style_size) or min(content.shape[-2:])
+        style_images = [load_image(spec, style_size, what="style image") for spec in args.style]
+        masks = [load_mask(path) for path in args.mask] if args.mask else None
+        if masks is not None:  # checked before any optimisation starts: nothing is written on a bad mask
+            optim.check_guides(masks, len(style_images), content.shape[-2:])
+        inputs += [("content", content), *((f"style {i + 1}" if len(style_images) > 1 else "style", image)
+                                           for i, image in enumerate(style_images))]
     elif args.command == "dream":
         content = load_image(args.content, size, what="content image")
         inputs.append(("content", content))
@@ -230,10 +242,11 @@ def main(argv: list[str] | None = None) -> int:
                 layer_weights="inverse_channels" if args.layer_weights == "inverse_channels" else None, **common)
         elif args.command == "style":
             result = optim.transfer_style(
-                content, style_img, check_layers(layer_list(args.content_layers), args.arch), layers, loss,
+                content, style_images, check_layers(layer_list(args.content_layers), args.arch), layers, loss,
                 args.content_weight, args.style_weight, args.tv_weight, init=args.init, scales=args.scales,
                 preserve_color=args.preserve_color, loss_options=loss_options,
-                layer_weights=None if args.layer_weights == "uniform" else "inverse_channels", **common)
+                layer_weights=None if args.layer_weights == "uniform" else "inverse_channels",
+                style_weights=args.style_weights, masks=masks, **common)
         elif maximise:
             result = dream_module.dream_maximise(content, layers, steps, args.octaves, args.octave_scale,
                                                  jitter=args.jitter, seed=args.seed, encoder=encoder, device=device,

@@ -36,12 +36,12 @@ from pathlib import Path
 import torch
 from tqdm.auto import tqdm
 
-from texnets.arbitrary_inference import StyledNetwork, load_mask, load_styles, synthesize_texture
+from texnets.arbitrary_inference import StyledNetwork, load_styles, synthesize_texture
 from texnets.checkpoints import LoadedGenerator, load_generator
 from texnets.cli import environment, main_guard, pick_device, report_path, synchronize
 from texnets.errors import TexnetsError
 from texnets.export import export_generator
-from texnets.images import save_image, save_json
+from texnets.images import load_mask, save_image, save_json
 from texnets.inference import Stylizer, output_suffix, stylize_folder, stylize_image, stylize_video
 from texnets.tiling import generate, has_instance_norm
 from texnets.video import is_video

@@ -12,10 +12,10 @@ import torch
 import synthesize
 from helpers import call_main, gradient_frames, make_arbitrary_checkpoint, make_clip, make_transfer_checkpoint, \
     one_error_line, pixels
-from texnets.arbitrary_inference import StyledNetwork, fit_mask
+from texnets.arbitrary_inference import StyledNetwork
 from texnets.checkpoints import load_generator
 from texnets.errors import TexnetsError
-from texnets.images import load_image, read_image, save_image
+from texnets.images import fit_mask, load_image, read_image, save_image
 from texnets.video import probe_video
 
 run = functools.partial(call_main, synthesize.main)

@@ -221,3 +221,68 @@ def test_stop_below_ends_the_run_at_the_first_step_under_the_threshold(tmp_path,
     code, stdout, _ = run(["texture", "--style", "builtin:brick", "--size", "48", "--layers", SHALLOW, "--optimizer",
                            "adam", "--steps", "30", "--stop-below", str(threshold), "--output", out, "--quiet"], capsys)
     assert code == 0 and f"at step {read_report(out)['stopped_below_threshold_at_step']}" in stdout
+
+
+# --------------------------------------------------------------------------------------------------
+# Several styles: blending and spatial control (Gatys et al. 2017)
+
+def halves(size: int = 48) -> tuple[torch.Tensor, torch.Tensor]:
+    left = torch.zeros(1, 1, size, size)
+    left[..., : size // 2] = 1
+    return left, 1 - left
+
+
+def test_masks_give_each_region_its_own_style():
+    from texnets.losses import GramLoss, GuidedLoss
+    content = load_image("builtin:coffee", (48, 48))
+    styles = [load_image("builtin:immunohistochemistry", 48), load_image("builtin:brick", 48)]
+    layers = ["relu1_1", "relu2_1"]
+    result = optim.transfer_style(content, styles, style_layers=layers, steps=40, masks=list(halves()),
+                                  progress=False)
+    encoder = VGGEncoder(layers)
+    with torch.no_grad():
+        features = encoder(result.image, layers)
+        targets = [encoder(style, layers) for style in styles]
+        for region, own in zip(halves(), (0, 1)):
+            distance = [float(GuidedLoss(GramLoss(layers, target=t), region)(features)) for t in targets]
+            assert distance[own] < 0.5 * distance[1 - own], (own, distance)
+
+
+def test_one_hot_style_weights_equal_the_single_style():
+    content = load_image("builtin:coffee", 32)
+    styles = [load_image("builtin:immunohistochemistry", 32), load_image("builtin:brick", 32)]
+    options = dict(style_layers=["relu1_1"], steps=5, progress=False)
+    alone = optim.transfer_style(content, styles[0], **options)
+    mixed = optim.transfer_style(content, styles, style_weights=[1, 0], **options)
+    assert torch.allclose(alone.image, mixed.image, atol=1e-5)
+
+
+@pytest.mark.parametrize("extra, message", [
+    (["--mask", "LEFT"], "1 masks given for 2 style images"),
+    (["--mask", "LEFT", "SMALL"], "mask 2 is 48x16 but the input is 48x48"),
+    (["--mask", "LEFT", "RIGHT", "--loss", "meanvar"], "spatial control (masks) guides Gram matrices"),
+    (["--style-weights", "1"], "one non-negative weight per style image (2)"),
+    (["--layers", "relu5_1", "--size", "24", "24"], "a 24x24 image is too small for relu5_1"),
+])
+def test_bad_style_blends_are_one_line_and_write_nothing(extra, message, tmp_path, capsys):
+    from texnets.images import save_image
+    left, right = halves()
+    paths = {"LEFT": save_image(left.expand(1, 3, -1, -1), tmp_path / "left.png"),
+             "RIGHT": save_image(right.expand(1, 3, -1, -1), tmp_path / "right.png"),
+             "SMALL": save_image(torch.ones(1, 3, 16, 48), tmp_path / "small.png")}
+    out = tmp_path / "out" / "o.png"
+    code, _, err = run(["style", "--content", "builtin:coffee", "--style", "builtin:brick", "builtin:gravel",
+                        "--size", "48", "48", "--steps", "1", "--output", out, "--quiet",
+                        *[str(paths.get(a, a)) for a in extra]], capsys)
+    assert code == 2 and message in err and err.count("\n") == 1, err
+    assert not out.parent.exists()
+
+
+def test_masks_that_leave_pixels_uncovered_warn_once(tmp_path, capsys):
+    from texnets.images import save_image
+    left, _ = halves()
+    mask = save_image(left.expand(1, 3, -1, -1), tmp_path / "left.png")
+    code, _, err = run(["style", "--content", "builtin:coffee", "--style", "builtin:brick", "--mask", mask,
+                        "--size", "48", "48", "--steps", "1", "--layers", "relu1_1", "--output", tmp_path / "o.png",
+                        "--quiet"], capsys)
+    assert code == 0 and "leave 50% of the image uncovered" in err

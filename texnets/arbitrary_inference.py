@@ -16,28 +16,9 @@ from torch import nn
 from texnets.errors import TexnetsError
 from texnets.feature_transforms import check_blend
 from texnets.generators.arbitrary import ArbitraryStyleNet
-from texnets.images import load_image, read_image, resize
+from texnets.images import fit_mask, load_image
 
 DEFAULT_STYLE_SIZE = 512  # pytorch-AdaIN test.py --style_size 512 (shorter side)
-
-
-def load_mask(path: str) -> torch.Tensor:
-    """A mask image as (1, 1, H, W) in [0, 1]: its luminance (white = the style applies)."""
-    image = read_image(path)
-    return (0.299 * image[0] + 0.587 * image[1] + 0.114 * image[2])[None, None]
-
-
-def fit_mask(mask: torch.Tensor, size: Sequence[int], name: str = "mask") -> torch.Tensor:
-    """``mask`` at an input's (H, W): resized when only the scale differs (an input downscaled by --max-size),
-    refused in one line when the shapes disagree."""
-    height, width = size
-    mask_height, mask_width = mask.shape[-2:]
-    if (mask_height, mask_width) == (height, width):
-        return mask
-    if abs(mask_width / mask_height - width / height) > 0.01 * width / height:
-        raise TexnetsError(f"{name} is {mask_width}x{mask_height} but the input is {width}x{height}: "
-                           "a mask must have the input's size (or its shape, scaled)")
-    return resize(mask[0], (height, width))[None]
 
 
 class StyledNetwork(nn.Module):
@@ -118,4 +99,4 @@ def synthesize_texture(network: ArbitraryStyleNet, style: StyledNetwork, size: S
     return style(noise).float().cpu()
 
 
-__all__ = ["DEFAULT_STYLE_SIZE", "StyledNetwork", "fit_mask", "load_mask", "load_styles", "synthesize_texture"]
+__all__ = ["DEFAULT_STYLE_SIZE", "StyledNetwork", "load_styles", "synthesize_texture"]

@@ -15,7 +15,7 @@ import tempfile
 import urllib.request
 import warnings
 import zlib
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -170,6 +170,25 @@ def load_image(spec: str | os.PathLike, size: int | tuple[int, int] | None = Non
                           f"it is upsampled, which blurs its fine detail", stacklevel=2)
         image = resize(image, size)
     return image.unsqueeze(0).contiguous()
+
+
+def load_mask(path: str | os.PathLike) -> torch.Tensor:
+    """A mask image as (1, 1, H, W) in [0, 1]: its luminance (white = the region is in)."""
+    image = read_image(path)
+    return (0.299 * image[0] + 0.587 * image[1] + 0.114 * image[2])[None, None]
+
+
+def fit_mask(mask: torch.Tensor, size: Sequence[int], name: str = "mask") -> torch.Tensor:
+    """``mask`` at an input's (H, W): resized when only the scale differs (an input downscaled by --max-size),
+    refused in one line when the shapes disagree."""
+    height, width = size
+    mask_height, mask_width = mask.shape[-2:]
+    if (mask_height, mask_width) == (height, width):
+        return mask
+    if abs(mask_width / mask_height - width / height) > 0.01 * width / height:
+        raise TexnetsError(f"{name} is {mask_width}x{mask_height} but the input is {width}x{height}: "
+                           "a mask must have the input's size (or its shape, scaled)")
+    return resize(mask[0], (height, width))[None]
 
 
 def list_images(folder: str | os.PathLike) -> list[Path]:

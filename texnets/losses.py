@@ -400,6 +400,33 @@ def make_style_loss(name: str, layers: Sequence[str], layer_weights=None, target
         raise TexnetsError(f"bad option for the {name} loss: {exc}") from None
 
 
+class GuidedLoss(nn.Module):
+    """Spatial control (Gatys et al. 2017, section 4, "guided Gram matrices"): a Gram loss computed on the
+    features inside one region of the image only. ``guide`` is a (1, 1, H, W) map in [0, 1] at the image's
+    size; at each layer it is resized to the feature map (area averaging), the features are multiplied by it
+    and rescaled by 1/√mean(guide²), so the region's Gram matrix has the scale of a whole image's and can be
+    compared with a style image's plain Gram matrix."""
+
+    def __init__(self, loss: FeatureLoss, guide: torch.Tensor):
+        super().__init__()
+        if not isinstance(loss, GramLoss):
+            raise TexnetsError("spatial control (masks) guides Gram matrices: use --loss gram with --mask")
+        self.loss, self.layers = loss, loss.layers
+        self.register_buffer("guide", guide.float(), persistent=False)
+
+    @property
+    def last_layer_losses(self) -> dict[str, torch.Tensor]:
+        return self.loss.last_layer_losses
+
+    def forward(self, features: Features) -> torch.Tensor:
+        guided = {}
+        for layer in self.layers:
+            value = features[layer]
+            guide = F.adaptive_avg_pool2d(self.guide, value.shape[-2:]).to(value.dtype)
+            guided[layer] = value * guide / guide.pow(2).mean().clamp_min(1e-8).sqrt()
+        return self.loss(guided)
+
+
 class PerceptualCriterion(nn.Module):
     """Weighted sum of feature losses and total variation over one encoder pass.
 
@@ -408,7 +435,7 @@ class PerceptualCriterion(nn.Module):
     a dict of detached values for logging: each term, and each term's per-layer values.
     """
 
-    def __init__(self, encoder: nn.Module, terms: Mapping[str, tuple[FeatureLoss, float]],
+    def __init__(self, encoder: nn.Module, terms: Mapping[str, tuple[FeatureLoss | GuidedLoss, float]],
                  tv_weight: float = 0.0, tv_power: float = 2.0):
         super().__init__()
         self.encoder = encoder
@@ -444,7 +471,7 @@ def is_finite(value: torch.Tensor) -> bool:
 
 
 __all__ = [
-    "ContentLoss", "FeatureLoss", "GramLoss", "MMDLoss", "MRFLoss", "MeanVarLoss", "MomentLoss", "PerceptualCriterion",
-    "STYLE_LOSSES", "SlicedWassersteinLoss", "TotalVariation", "gram_matrix", "is_finite", "make_style_loss",
-    "resolve_layer_weights",
+    "ContentLoss", "FeatureLoss", "GramLoss", "GuidedLoss", "MMDLoss", "MRFLoss", "MeanVarLoss", "MomentLoss",
+    "PerceptualCriterion", "STYLE_LOSSES", "SlicedWassersteinLoss", "TotalVariation", "gram_matrix", "is_finite",
+    "make_style_loss", "resolve_layer_weights",
 ]

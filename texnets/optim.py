@@ -26,9 +26,10 @@ from tqdm.auto import tqdm
 
 from texnets.color import keep_content_colors, luminance, match_luminance
 from texnets.errors import TexnetsError
-from texnets.images import resize
-from texnets.losses import ContentLoss, PerceptualCriterion, make_style_loss
-from texnets.vgg import GATYS_CONTENT_LAYERS, GATYS_STYLE_LAYERS, GATYS_TEXTURE_LAYERS, VGGEncoder, check_layers
+from texnets.images import fit_mask, resize
+from texnets.losses import ContentLoss, GuidedLoss, PerceptualCriterion, make_style_loss
+from texnets.vgg import (GATYS_CONTENT_LAYERS, GATYS_STYLE_LAYERS, GATYS_TEXTURE_LAYERS, VGGEncoder, check_layers,
+                         layer_names)
 
 OPTIMIZERS = ("lbfgs", "adam", "sgd")
 # SGD's step is in loss units per pixel, so its rate depends on the loss's scale: 1e-5 is the largest of
@@ -172,31 +173,76 @@ def synthesize_texture(exemplar: torch.Tensor, size: tuple[int, int], layers: Se
                        on_step=None, stop_below: float | None = None, stop_fraction: float | None = None
                        ) -> OptimResult:
     """Gatys et al. 2015: optimise white noise until its feature statistics match the exemplar's."""
+    check_depth(size, layers)
     criterion = texture_criterion(exemplar, layers, loss, encoder, layer_weights, loss_options, device)
     init = noise_like((1, 3, *size), seed, device)
     return optimize_pixels(init, criterion, steps, optimizer, lr, progress, on_step, stop_below, stop_fraction)
 
 
-def transfer_style(content: torch.Tensor, style: torch.Tensor, content_layers: Sequence[str] = GATYS_CONTENT_LAYERS,
+def check_depth(size: Sequence[int], layers: Sequence[str]) -> None:
+    """One line when an image is too small for a layer: each pooling halves the map, and a map that would be
+    empty (or a 1×1 map whose statistics mean nothing) makes no loss."""
+    names = layer_names("vgg19")  # VGG16's layer names are a subset, with the same poolings
+    for layer in layers:
+        poolings = sum(name.startswith("pool") for name in names[:names.index(layer) + 1]) if layer in names else 0
+        smallest = 2 ** (poolings + 1)
+        if min(size) < smallest:
+            raise TexnetsError(f"a {size[-1]}x{size[-2]} image is too small for {layer}: its feature map would be "
+                               f"under 2x2; use --size {smallest} or more, or a shallower layer")
+
+
+def check_guides(masks: Sequence[torch.Tensor], count: int, size: Sequence[int]) -> list[torch.Tensor]:
+    """The masks of spatial control: one per style, each at the content's size (or its shape, scaled); a warning
+    when they leave more than 1% of the image uncovered (those pixels keep only the content loss) or overlap."""
+    if len(masks) != count:
+        raise TexnetsError(f"{len(masks)} masks given for {count} style image{'s' * (count > 1)}: one mask per style")
+    guides = [fit_mask(mask, size, f"mask {index + 1}") for index, mask in enumerate(masks)]
+    inside = torch.stack([guide > 0.5 for guide in guides]).sum(0)
+    uncovered, overlapping = float((inside == 0).float().mean()), float((inside > 1).float().mean())
+    if uncovered > 0.01:
+        warnings.warn(f"the masks leave {uncovered:.0%} of the image uncovered: there only the content loss applies",
+                      stacklevel=3)
+    if overlapping > 0.01:
+        warnings.warn(f"the masks overlap on {overlapping:.0%} of the image: there the styles compete", stacklevel=3)
+    return guides
+
+
+def transfer_style(content: torch.Tensor, style: torch.Tensor | Sequence[torch.Tensor],
+                   content_layers: Sequence[str] = GATYS_CONTENT_LAYERS,
                    style_layers: Sequence[str] = GATYS_STYLE_LAYERS, loss: str = "gram", content_weight: float = 1.0,
                    style_weight: float = 1e4, tv_weight: float = 0.0, steps: int = 300,
                    optimizer: str = "lbfgs", lr: float | None = None, init: str = "content",
                    seed: int | None = 0, scales: int = 1, preserve_color: bool = False,
                    encoder: VGGEncoder | dict | None = None, layer_weights="inverse_channels",
                    loss_options: dict | None = None, device="cpu", progress: bool | str = True,
-                   on_step=None, stop_below: float | None = None) -> OptimResult:
+                   on_step=None, stop_below: float | None = None, style_weights: Sequence[float] | None = None,
+                   masks: Sequence[torch.Tensor] | None = None) -> OptimResult:
     """Gatys et al. 2016 style transfer; ``scales > 1`` runs coarse to fine, each scale starting from
     the upsampled result of the previous one; ``preserve_color`` transfers luminance only. ``stop_below``
-    ends each scale once its loss falls under the threshold."""
+    ends each scale once its loss falls under the threshold.
+
+    Several style images (Gatys et al. 2017): with ``style_weights`` alone, one style term per image, weighted;
+    the weighted sum of squared Gram distances is smallest at the weighted mean of the styles' Gram matrices, so
+    this blends the styles. With ``masks`` (one per style, at the content's size), each style's Gram matrices
+    are matched inside its region only (``texnets.losses.GuidedLoss``)."""
     if init not in ("content", "noise"):
         raise TexnetsError(f"--init must be 'content' or 'noise', not {init!r}")
+    styles = list(style) if isinstance(style, (list, tuple)) else [style]
+    if style_weights is None:
+        style_weights = [1.0 / len(styles)] * len(styles)
+    if len(style_weights) != len(styles) or min(style_weights) < 0 or sum(style_weights) <= 0:
+        raise TexnetsError(f"--style-weights: one non-negative weight per style image ({len(styles)}), "
+                           f"not {list(style_weights)}")
+    style_weights = [w / sum(style_weights) for w in style_weights]
+    guides = check_guides(masks, len(styles), content.shape[-2:]) if masks is not None else None
     original_content = content
     if preserve_color:
         content_y = luminance(content)
-        style = match_luminance(luminance(style), content_y).expand(-1, 3, -1, -1)
+        styles = [match_luminance(luminance(s), content_y).expand(-1, 3, -1, -1) for s in styles]
         content = content_y.expand(-1, 3, -1, -1)
     arch = encoder_arch(encoder)
     content_layers, style_layers = check_layers(content_layers, arch), check_layers(style_layers, arch)
+    check_depth(content.shape[-2:], [*content_layers, *style_layers])
     enc = make_encoder(check_layers([*content_layers, *style_layers], arch), encoder, device)
 
     height, width = content.shape[-2:]
@@ -204,15 +250,19 @@ def transfer_style(content: torch.Tensor, style: torch.Tensor, content_layers: S
     for scale in range(scales - 1, -1, -1):
         size = [max(16, height >> scale), max(16, width >> scale)]
         content_s = resize(content[0], size).unsqueeze(0).to(device)
-        style_s = style.to(device)
-        if scale:
-            style_s = resize(style[0], max(16, min(style.shape[-2:]) >> scale)).unsqueeze(0).to(device)
         with torch.no_grad():
             content_target = enc(content_s, content_layers)
-            style_target = enc(style_s, style_layers)
-        terms = {"content": (ContentLoss(content_layers, target=content_target), content_weight),
-                 "style": (make_style_loss(loss, style_layers, layer_weights, style_target,
-                                           **(loss_options or {})).to(device), style_weight)}
+        terms = {"content": (ContentLoss(content_layers, target=content_target), content_weight)}
+        for index, (style_k, weight_k) in enumerate(zip(styles, style_weights)):
+            style_s = style_k.to(device)
+            if scale:
+                style_s = resize(style_k[0], max(16, min(style_k.shape[-2:]) >> scale)).unsqueeze(0).to(device)
+            with torch.no_grad():
+                style_target = enc(style_s, style_layers)
+            term = make_style_loss(loss, style_layers, layer_weights, style_target, **(loss_options or {})).to(device)
+            if guides is not None:
+                term = GuidedLoss(term, resize(guides[index][0], size).unsqueeze(0)).to(device)
+            terms["style" if len(styles) == 1 else f"style_{index + 1}"] = (term, style_weight * weight_k)
         criterion = PerceptualCriterion(enc, terms, tv_weight=tv_weight)
         if image is not None:
             start = F.interpolate(image.to(device), size=size, mode="bilinear", align_corners=False)
@@ -240,6 +290,7 @@ def invert_features(target: torch.Tensor, layers: Sequence[str], tv_weight: floa
     match the target's."""
     arch = encoder_arch(encoder)
     layers = check_layers(layers, arch)
+    check_depth(target.shape[-2:], layers)
     enc = make_encoder(layers, encoder, device)
     with torch.no_grad():
         features = enc(target.to(device), layers)
