@@ -5,6 +5,7 @@
     python docs/make_figures.py                       # the optimisation figures
     python docs/make_figures.py transfer REF ALT      # transfer-network figure from two exported networks
     python docs/make_figures.py arbitrary ADAIN WCT   # AdaIN and WCT checkpoints with built-in styles
+    python docs/make_figures.py studies [DIR]         # docs/studies.md from python -m bench.bench_studies' runs
 
 ``transfer`` takes two ``synthesize.py --export`` folders (or checkpoints): the reference Starry Night
 network and a variant, each applied to built-in photos (see README, "Style transfer networks").
@@ -82,11 +83,76 @@ def arbitrary_figure(adain: str, wct: str) -> None:
     save_image(labelled_grid(panels, captions, columns=5, cell=160), DOCS / "arbitrary_styles.jpg", quality=85)
 
 
+def _finding(report: dict) -> str:
+    """What the run shows in numbers, said plainly, including where it contradicts the study's expectation."""
+    runs = [run for run in report["runs"] if "final_loss" in run]
+    name = report["study"]
+    if name == "inversion-depth":
+        psnr = [run["psnr_db"] for run in runs]
+        held = all(a > b for a, b in zip(psnr, psnr[1:]))
+        return (f"PSNR {' > '.join(f'{v:.1f}' for v in psnr)} dB from the 1st to the 10th convolution: fidelity "
+                f"{'falls with depth, as expected' if held else 'does not fall monotonically with depth here: a finding'}.")
+    if name in ("inversion-conv-vs-relu", "inversion-relu-vs-pool"):
+        pairs = [(runs[i], runs[i + 1]) for i in range(0, len(runs) - 1, 2)]
+        better = sum(a["psnr_db"] > b["psnr_db"] for a, b in pairs)
+        first = "convolution" if name.endswith("relu") else "ReLU"
+        return (f"The {first} inversion has the higher PSNR in {better} of {len(pairs)} pairs "
+                + ", ".join(f"({a['label']} {a['psnr_db']:.1f} vs {b['label']} {b['psnr_db']:.1f} dB)" for a, b in pairs)
+                + ("." if better == len(pairs) else ": not the expected ordering everywhere, a finding."))
+    if name == "optimizers":
+        ordered = sorted(runs, key=lambda run: run["final_loss"])
+        return ("Final loss after the same number of steps: "
+                + ", ".join(f"{run['label']} {run['final_loss']:.3g}" for run in ordered) + ".")
+    if name == "moments-mmd":
+        stopped = [run for run in runs if run.get("threshold_step")]
+        return (f"{len(stopped)} of {len(runs)} runs fell under 1% of their first loss within {report['steps']} Adam "
+                f"steps; the table gives each run's final loss and the step at which it stopped.")
+    if name == "networks":
+        skipped = [run for run in report["runs"] if "skipped" in run]
+        return ("VGG16's weights are not available offline: only the VGG19 half ran here."
+                if skipped else "Both networks ran.")
+    return "Final losses: " + ", ".join(f"{run['label']} {run['final_loss']:.3g}" for run in runs) + "."
+
+
+def studies_page(source: str = "bench/out/studies") -> None:
+    """docs/studies.md and one JPEG per study (each under 300 KB), from the runs of bench.bench_studies, whose
+    inputs are built-in images only."""
+    import json
+    from PIL import Image
+    from texnets.studies import STUDIES, run_table
+    root = Path(source)
+    figures = DOCS / "studies"
+    figures.mkdir(exist_ok=True)
+    lines = ["# The studies, by name", "",
+             "Every figure below was made by `python -m bench.bench_studies` (each study at its defaults, on its "
+             "built-in input) and `python docs/make_figures.py studies`. Re-run one with "
+             "`python optimize.py study NAME --output DIR`; its wall time is in BENCHMARKS.md.", ""]
+    for name, study in STUDIES.items():
+        report = json.loads((root / name / "study.json").read_text())
+        grid = Image.open(root / name / "grid.png").convert("RGB")
+        target = figures / f"{name}.jpg"
+        quality = 85
+        while True:
+            grid.save(target, quality=quality)
+            if target.stat().st_size < 290_000 or quality <= 40:
+                break
+            quality -= 10
+        lines += [f"## `{name}`", "", f"*Reproduces:* {study.source}.", "", study.shows, "",
+                  f"![{name}](studies/{name}.jpg)", "", f"**Here:** {_finding(report)}", ""]
+        if study.table:
+            table = run_table(report, *study.table)
+            lines += ["| " + " | ".join(table[0]) + " |", "|" + "---|" * len(table[0])]
+            lines += ["| " + " | ".join(row) + " |" for row in table[1:]] + [""]
+    (DOCS / "studies.md").write_text("\n".join(lines))
+
+
 if __name__ == "__main__":
     if sys.argv[1:2] == ["transfer"]:
         transfer_figure(*sys.argv[2:4])
     elif sys.argv[1:2] == ["arbitrary"]:
         arbitrary_figure(*sys.argv[2:4])
+    elif sys.argv[1:2] == ["studies"]:
+        studies_page(*sys.argv[2:3])
     else:
         texture_figure()
         inversion_figure()

@@ -113,7 +113,7 @@ STUDIES: dict[str, Study] = {study.name: study for study in (
           "once its loss is under 1% of its first (Adam 1e-3 from seed 0, as the report).",
           tuple(StudyRun(f"N={order} {layer}" if order else f"MMD {layer}", (layer,), f"moments{order}" if order else "mmd")
                 for order in (1, 2, 3, 4, 0) for layer in ("relu1_1", "relu1_2", "relu2_1", "relu2_2")),
-          "builtin:immunohistochemistry", steps=500, optimizer="adam", size=64, stop_fraction=0.01,
+          "builtin:immunohistochemistry", steps=500, optimizer="adam", size=48, stop_fraction=0.01,
           table=("loss", "layers"), notes={"lr": 1e-3}),
     Study("optimizers", "texture", "course report, SGD against Adam (and L-BFGS, Gatys et al. 2015's choice)",
           "At an equal number of steps L-BFGS goes furthest; Adam and SGD move slower, SGD with a scale-dependent rate.",

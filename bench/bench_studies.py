@@ -1,0 +1,54 @@
+#!/usr/bin/env python
+"""Wall time of every named study of ``optimize.py study`` on this machine, written to BENCHMARKS.md; the runs'
+grids and reports stay in bench/out/studies/ for ``python docs/make_figures.py studies`` (docs/studies.md).
+
+    python -m bench.bench_studies                    # every study at its defaults (built-in inputs)
+    python -m bench.bench_studies --only texture-depth optimizers
+
+Each study runs as a user would run it (``python optimize.py study NAME --output ...``, a fresh process), so
+the time includes start-up and decoding the VGG19 weights (about 2 s).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from bench._report import command_line, machine, run_front_door, today, update_section
+from texnets.cli import markdown_table
+from texnets.studies import STUDIES
+
+REPO = Path(__file__).resolve().parents[1]
+MODULE = "bench.bench_studies"
+OUT = REPO / "bench" / "out" / "studies"
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--only", nargs="+", choices=list(STUDIES), metavar="STUDY", help="these studies only")
+    args = parser.parse_args(argv)
+    rows = []
+    for name in args.only or STUDIES:
+        study = STUDIES[name]
+        seconds = run_front_door(["optimize.py", "study", name, "--output", str(OUT / name), "--quiet"])
+        report = json.loads((OUT / name / "study.json").read_text())
+        ran = [run for run in report["runs"] if "skipped" not in run]
+        stops = sum(1 for run in ran if run.get("threshold_step"))
+        rows.append([f"`{name}`", f"{len(ran)} of {len(study.runs)}", f"{report['size'][1]}x{report['size'][0]}",
+                     f"{report['steps']} {study.optimizer}" + (f", {stops} stopped early" if study.stop_fraction else ""),
+                     f"{seconds:.0f}"])
+        print(rows[-1], file=sys.stderr)
+    lines = ["## Named studies (`optimize.py study`) on the CPU", "",
+             f"Command: `{command_line(MODULE)}`; machine: {machine()}; date: {today()}.", "",
+             "Each study at its defaults (its built-in input, size and steps), run as `python optimize.py study NAME` "
+             "in a fresh process (start-up and weight decoding included). Runs that could not run here (VGG16's "
+             "weights offline) are counted out. The grids are in docs/studies.md.", "",
+             markdown_table(["study", "runs", "size", "steps per run", "wall seconds"], rows)]
+    update_section("bench_studies", "\n".join(lines), after="bench_optimize")
+    print("\n".join(lines))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
