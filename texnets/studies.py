@@ -79,11 +79,12 @@ STUDIES: dict[str, Study] = {study.name: study for study in (
           "Deeper layers keep what the picture shows and lose where exactly it was: PSNR falls with depth.",
           _single(lambda k: f"conv #{k} ({conv(k)})", (1, 5, 10), conv), "builtin:astronaut"),
     Study("inversion-conv-vs-relu", "invert", INVERSION,
-          "At the same depth, the rectified features discard the negative half: their inversions are less faithful.",
+          "Whether the rectified features, which discard the negative half, invert less faithfully than the "
+          "convolutions at the same depth.",
           tuple(run for k in (1, 5, 10) for run in (StudyRun(conv(k), (conv(k),)), StudyRun(relu(k), (relu(k),)))),
           "builtin:astronaut"),
     Study("inversion-relu-vs-pool", "invert", INVERSION,
-          "Max pooling throws away three of four positions: the pooled inversions blur where the ReLU ones do not.",
+          "Whether max pooling, which keeps one position of four, costs fidelity against the ReLU just before it.",
           tuple(run for block, last in ((1, 2), (2, 4), (3, 8)) for run in (
               StudyRun(f"{relu(last)}", (relu(last),)), StudyRun(f"pool{block}", (f"pool{block}",)))),
           "builtin:astronaut"),
