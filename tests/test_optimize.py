@@ -181,6 +181,24 @@ def test_non_finite_loss_stops_and_keeps_last_finite_image(monkeypatch):
     assert torch.isfinite(result.image).all()
 
 
+def test_a_diverging_run_returns_the_last_image_whose_loss_was_finite():
+    # The loss turns non-finite as soon as any pixel passes 0.75: the run must return the image scored before that.
+    exemplar = load_image("builtin:brick", 32)
+    criterion = optim.texture_criterion(exemplar, ["relu1_1"])
+    original = criterion.forward
+
+    def poisoned_by_content(images):
+        total, logs = original(images)
+        return (total * float("nan") if bool((images > 0.75).any()) else total), logs
+
+    criterion.forward = poisoned_by_content
+    with pytest.warns(UserWarning, match="non-finite loss"):
+        result = optim.optimize_pixels(torch.full((1, 3, 32, 32), 0.5), criterion, steps=50, optimizer="adam", lr=0.2,
+                                       progress=False)
+    assert result.stopped and bool((result.image <= 0.75).all())
+    assert torch.isfinite(original(result.image)[0])
+
+
 def test_nan_from_the_first_step_is_an_error():
     exemplar = load_image("builtin:brick", 32)
     criterion = optim.texture_criterion(exemplar, ["relu1_1"])

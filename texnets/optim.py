@@ -100,17 +100,22 @@ def optimize_pixels(init: torch.Tensor, criterion: PerceptualCriterion, steps: i
         return loss
 
     best_image = pixels.detach().clone()
+    last_finite = best_image.clone()  # the last image whose loss was evaluated and finite
     first, history, stopped, threshold_step = None, [], None, None
     bar = tqdm(range(steps), desc=progress if isinstance(progress, str) else "optimising",
                disable=not progress, leave=False, dynamic_ncols=True)
     start = time.perf_counter()
     step = 0
     for step in bar:
+        evaluated = pixels.detach().clone()  # the step's closure scores this image, then updates the pixels
         opt.step(closure)
         if not torch.isfinite(last["loss"]):
-            stopped = f"non-finite loss at step {step}; kept the last finite image"
+            # The current pixels are those whose loss was just found non-finite: go back one step.
+            stopped = f"non-finite loss at step {step}; kept the last image with a finite loss"
             warnings.warn(stopped, stacklevel=2)
+            best_image.copy_(last_finite)
             break
+        last_finite = evaluated
         history.append(float(last["loss"]))
         first = first or _floats(last["logs"])
         final_logs = last["logs"]
