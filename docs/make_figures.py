@@ -111,7 +111,10 @@ def _finding(report: dict) -> str:
         skipped = [run for run in report["runs"] if "skipped" in run]
         return ("VGG16's weights are not available offline: only the VGG19 half ran here."
                 if skipped else "Both networks ran.")
-    return "Final losses: " + ", ".join(f"{run['label']} {run['final_loss']:.3g}" for run in runs) + "."
+    diverged = [run["label"] for run in runs if run.get("stopped_early")]
+    return ("Final losses (each against its own layers, so compare the images rather than the numbers across runs): "
+            + ", ".join(f"{run['label']} {run['final_loss']:.3g}" for run in runs) + "."
+            + (f" Diverged, keeping its last image with a finite loss: {', '.join(diverged)}." if diverged else ""))
 
 
 def studies_page(source: str = "bench/out/studies") -> None:
