@@ -5,6 +5,7 @@ import os
 import platform
 import re
 import resource
+import shlex
 import subprocess
 import sys
 import time
@@ -42,7 +43,8 @@ def peak_rss_mb() -> float:
 def command_line(module: str) -> str:
     """A bench's command as typed (``python -m <module> ...``), with the thread count when one was set."""
     threads = os.environ.get("OMP_NUM_THREADS")
-    return " ".join([f"OMP_NUM_THREADS={threads}"] * bool(threads) + [f"python -m {module}", *sys.argv[1:]])
+    typed = [f"python -m {module}", *map(shlex.quote, sys.argv[1:])]
+    return " ".join([f"OMP_NUM_THREADS={threads}"] * bool(threads) + typed)
 
 
 def update_section(key: str, markdown: str, after: str | None = None) -> None:

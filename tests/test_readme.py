@@ -92,6 +92,9 @@ SOLID_TINY = (f"{TRAIN_TINY} --model.generator.scales 3 --data.slice_size 16 --d
 DIP_TINY = f"{TRAIN_TINY} --model.generator.levels 2 --model.generator.down_channels 8 --model.generator.up_channels 8"
 OPTIMIZE_TINY = "--size 32 --steps 2"
 STARRY = "checkpoints/starry"
+ARBITRARY_TINY = (f"{TRAIN_TINY} --data.size 32 --data.load_size 48 --data.batch_size 2 --data.num_workers 0 "
+                  "--data.val_images 1 --trainer.accelerator cpu --model.channels_last false --model.generator.width 0.125")
+ADAIN, WCT = "checkpoints/adain_cpu", "checkpoints/wct_cpu"
 
 COMMANDS: dict[str, Run] = {
     # Quick start. make's recipes are checked with -n (they are the quick-start commands below, run here on
@@ -125,6 +128,22 @@ COMMANDS: dict[str, Run] = {
     "python optimize.py texture --style builtin:brick --size 128 --layers relu1_1,relu2_1,relu3_1 relu1_1,pool1,pool2 "
     "--output out/relu_vs_pool.png --grid out/relu_vs_pool_grid.png": Run(extra=OPTIMIZE_TINY,
                                                                           creates=("out/relu_vs_pool_grid.png",)),
+    "python optimize.py style --content builtin:coffee --style ../shared/data/styles/starry_night.jpg "
+    "../shared/data/styles/udnie.jpg --style-weights 0.7 0.3 --size 256 --output out/coffee_blend.png": Run(
+        extra="--size 48 --steps 2", creates=("out/coffee_blend.png",)),
+    "python optimize.py style --content photo.jpg --style ../shared/data/styles/starry_night.jpg "
+    "../shared/data/styles/udnie.jpg --mask sky.png ground.png --output out/photo_regions.png": Run(
+        extra="--steps 2", needs={"photo.jpg": "photo", "sky.png": "mask", "ground.png": "inverse_mask"},
+        creates=("out/photo_regions.png",)),
+    "python optimize.py dream --content builtin:coffee --style ../shared/data/styles/starry_night.jpg --size 256 "
+    "--output out/coffee_dream.png": Run(extra="--size 48 --steps 2", creates=("out/coffee_dream.png",)),
+    "python optimize.py dream --content builtin:chelsea --mode maximise --layers relu4_2 --size 256 "
+    "--output out/cat_dream.png": Run(extra="--size 48 --steps 1 --octaves 2", creates=("out/cat_dream.png",)),
+    "python optimize.py study --list": Run(),
+    "python optimize.py study inversion-depth --output out/inversion-depth": Run(
+        extra="--size 32 --steps 2", creates=("out/inversion-depth/grid.png", "out/inversion-depth/study.json")),
+    "python optimize.py study texture-depth --style ../shared/data/textures/red_peppers.jpg --output "
+    "out/texture-depth": Run(extra="--size 32 --steps 1", creates=("out/texture-depth/grid.png",)),
     # Texture networks
     "tensorboard --logdir checkpoints": Run(extra="--inspect", needs={"checkpoints/quickstart": "texture_run"}),
     # Transfer networks
@@ -149,6 +168,43 @@ COMMANDS: dict[str, Run] = {
             creates=("outputs/huge_starry.jpg",)),
     "python synthesize.py --checkpoint checkpoints/starry/last.ckpt --export exports/starry": Run(
         needs={STARRY: "transfer_run"}, creates=("exports/starry/report.json",)),
+    # Arbitrary-style networks
+    "python train.py --config configs/adain_huang2017.yaml --data.content /data/coco/train2014 --data.styles "
+    "/data/wikiart/train": Run(error="content folder not found: /data/coco/train2014"),
+    "python train.py --config configs/adain_huang2017.yaml --data.content ../shared/data/content --data.styles "
+    "../shared/data/styles": Run(extra=ARBITRARY_TINY, creates=("checkpoints/adain_huang2017/last.ckpt",)),
+    "python train.py --config configs/adain_huang2017.yaml --config configs/adain_cpu.yaml --data.content "
+    '../shared/data/content --data.styles "[../shared/data/styles, ../shared/data/textures]"': Run(
+        extra=ARBITRARY_TINY, creates=("checkpoints/adain_cpu/last.ckpt",)),
+    "python train.py --config configs/wct_li2017.yaml --data.content ../shared/data/content": Run(
+        extra=ARBITRARY_TINY, creates=("checkpoints/wct_li2017/last.ckpt",)),
+    "python train.py --config configs/wct_li2017.yaml --config configs/wct_cpu.yaml --data.content "
+    "../shared/data/content": Run(extra=ARBITRARY_TINY, creates=("checkpoints/wct_cpu/last.ckpt",)),
+    "python synthesize.py --checkpoint checkpoints/adain_cpu/last.ckpt --input photo.jpg --style "
+    "../shared/data/styles/udnie.jpg": Run(needs={ADAIN: "adain_run", "photo.jpg": "photo"},
+                                           creates=("outputs/photo_adain_cpu.jpg",)),
+    "python synthesize.py --checkpoint checkpoints/adain_cpu/last.ckpt --input photo.jpg --style "
+    "../shared/data/styles/udnie.jpg --alpha 0.6 --preserve-color --output outputs/photo_soft.jpg": Run(
+        needs={ADAIN: "adain_run", "photo.jpg": "photo"}, creates=("outputs/photo_soft.jpg",)),
+    "python synthesize.py --checkpoint checkpoints/wct_cpu/last.ckpt --input photo.jpg --output outputs/photo_mix.jpg "
+    "--style ../shared/data/styles/udnie.jpg ../shared/data/styles/starry_night.jpg --style-weights 0.7 0.3": Run(
+        needs={WCT: "wct_run", "photo.jpg": "photo"}, creates=("outputs/photo_mix.jpg",)),
+    "python synthesize.py --checkpoint checkpoints/adain_cpu/last.ckpt --input photo.jpg --style a.jpg b.jpg "
+    "--mask sky.png ground.png --output outputs/photo_regions.jpg": Run(
+        needs={ADAIN: "adain_run", "photo.jpg": "photo", "a.jpg": "photo", "b.jpg": "small_photo",
+               "sky.png": "mask", "ground.png": "mask"}, creates=("outputs/photo_regions.jpg",)),
+    "python synthesize.py --checkpoint checkpoints/adain_cpu/last.ckpt --input clip.mp4 --style "
+    "../shared/data/styles/udnie.jpg --output outputs/clip_udnie.mp4": Run(
+        needs={ADAIN: "adain_run", "clip.mp4": "clip"}, creates=("outputs/clip_udnie.mp4",)),
+    "python synthesize.py --checkpoint checkpoints/wct_cpu/last.ckpt --style ../shared/data/textures/pebbles.jpg "
+    "--size 512 512": Run(extra="--size 48 48", needs={WCT: "wct_run"}, creates=("outputs/wct_cpu_texture.png",)),
+    "python synthesize.py --checkpoint checkpoints/adain_cpu/last.ckpt --export exports/adain": Run(
+        needs={ADAIN: "adain_run"}, creates=("exports/adain/report.json", "exports/adain/generator.torchscript.pt")),
+    "python evaluate.py compare --style ../shared/data/styles/composition_vii.jpg --content "
+    "../shared/data/content/amber_door.jpg --checkpoint checkpoints/adain_cpu/last.ckpt checkpoints/wct_cpu/last.ckpt "
+    "--size 192 --output outputs/compare_arbitrary.png": Run(
+        extra="--size 32 --steps 2", needs={ADAIN: "adain_run", WCT: "wct_run"},
+        creates=("outputs/compare_arbitrary.png", "outputs/compare_arbitrary.json")),
     # Solid textures
     'python train.py --config configs/solid_cpu.yaml --data.exemplars "[../shared/data/solid/brown016.png]"': Run(
         extra=SOLID_TINY, creates=("checkpoints/solid_cpu/last.ckpt",)),
@@ -269,10 +325,10 @@ def prepare(repo: Path, needs: dict, runs: dict) -> None:
         elif kind == "photos":
             write_photo(path / "a.jpg", (48, 64))
             write_photo(path / "b.png", (40, 40), "builtin:coffee")
-        elif kind == "mask":
+        elif kind in ("mask", "inverse_mask"):
             mask = np.full((80, 96), 255, np.uint8)
-            mask[30:50, 40:60] = 0  # black = missing, to be inpainted
-            Image.fromarray(mask).save(path)
+            mask[30:50, 40:60] = 0  # black = missing, to be inpainted (or, as a style mask, outside the region)
+            Image.fromarray(255 - mask if kind == "inverse_mask" else mask).save(path)
         elif kind == "clip":
             frames = resize(load_image("builtin:astronaut"), (48, 64))
             batches = [torch.roll(frames, shift, dims=-1) for shift in range(0, 12, 3)]
