@@ -140,10 +140,8 @@ def study_command(args: argparse.Namespace) -> int:
     image = studies.load_study_input(study, given, parse_size(args.size) if args.size else None)
     device = pick_device(args.device)
     report = studies.run_study(study, image, args.output, args.steps, args.weights, device, progress=not args.quiet,
-                               warn=lambda line: print(f"warning: {line}", file=sys.stderr))
-    report["command"] = " ".join(["optimize.py", *sys.argv[1:]])
-    report["environment"] = environment()
-    save_json(report, Path(args.output) / "study.json")
+                               warn=lambda line: print(f"warning: {line}", file=sys.stderr),
+                               extra={"command": " ".join(["optimize.py", *sys.argv[1:]]), "environment": environment()})
     for run in report["runs"]:
         if "skipped" in run:
             continue
@@ -152,7 +150,8 @@ def study_command(args: argparse.Namespace) -> int:
         print(f"{run['label']}: loss {run['first_loss']:.4g} -> {run['final_loss']:.4g} in {run['steps']} steps, "
               f"{run['seconds']:.1f} s{extra}{stop}")
     if study.table:
-        print(markdown_table(*(lambda t: (t[0], t[1:]))(studies.run_table(report, *study.table))))
+        header, *rows = studies.run_table(report, *study.table)
+        print(markdown_table(header, rows))
     print(f"-> {report['grid']}, {Path(args.output) / 'study.json'}")
     return 0
 

@@ -36,7 +36,7 @@ from pathlib import Path
 import torch
 from tqdm.auto import tqdm
 
-from texnets.arbitrary_inference import StyledNetwork, load_styles, synthesize_texture
+from texnets.arbitrary_inference import DEFAULT_STYLE_SIZE, StyledNetwork, load_styles, texture_from_noise
 from texnets.checkpoints import LoadedGenerator, load_generator
 from texnets.cli import environment, main_guard, pick_device, report_path, synchronize
 from texnets.errors import TexnetsError
@@ -78,7 +78,7 @@ def parse_args(argv=None) -> argparse.Namespace:
                              "style, black = not; where no mask is white the photo stays")
     parser.add_argument("--alpha", type=float, default=1.0,
                         help="arbitrary-style networks: content/style trade-off, 0 = the photo, 1 = full style")
-    parser.add_argument("--style-size", type=int, default=512,
+    parser.add_argument("--style-size", type=int, default=DEFAULT_STYLE_SIZE,
                         help="arbitrary-style networks: resize each style image's shorter side to this (0: as is)")
     parser.add_argument("--levels", nargs="+", metavar="LAYER",
                         help="WCT networks: which levels to run, of those the checkpoint trained (default all)")
@@ -241,7 +241,7 @@ def stylize_arbitrary(loaded: LoadedGenerator, args: argparse.Namespace) -> dict
     paths, timings = output_paths(args.output, args.count), []
     for index, path in enumerate(paths):
         start = time.perf_counter()
-        image = synthesize_texture(network, styled, size, args.seed, index, device)
+        image = texture_from_noise(styled, size, args.seed, index, device)
         synchronize(device)
         timings.append(time.perf_counter() - start)
         save_image(image.clamp(0, 1), path)

@@ -53,7 +53,7 @@ def test_the_threshold_stop_and_the_run_table(tmp_path):
     study = studies.Study("tiny", "texture", "a test", "a test", (
         studies.StudyRun("N=2 relu1_1", ("relu1_1",), "moments2"), studies.StudyRun("MMD relu1_1", ("relu1_1",), "mmd")),
         "builtin:immunohistochemistry", steps=400, optimizer="adam", size=32, stop_fraction=0.5,
-        table=("loss", "layers"), notes={"lr": 1e-2})
+        table=("loss", "layers"), lr=1e-2)
     report = studies.run_study(study, studies.load_study_input(study, None, None), tmp_path / "t", progress=False)
     for entry in report["runs"]:
         assert entry["threshold_step"] is not None and entry["steps"] == entry["threshold_step"] < 400

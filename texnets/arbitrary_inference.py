@@ -90,8 +90,8 @@ def load_styles(specs: Sequence[str], size: int | None = DEFAULT_STYLE_SIZE) -> 
 
 
 @torch.no_grad()
-def synthesize_texture(network: ArbitraryStyleNet, style: StyledNetwork, size: Sequence[int], seed: int = 0,
-                       sample: int = 0, device="cpu") -> torch.Tensor:
+def texture_from_noise(style: StyledNetwork, size: Sequence[int], seed: int = 0, sample: int = 0,
+                       device="cpu") -> torch.Tensor:
     """Universal texture synthesis (Li et al. 2017, section 4.3): the multi-level transform applied to uniform
     noise instead of a photo. Returns a (1, 3, H, W) float CPU image."""
     generator = torch.Generator().manual_seed(seed * 1_000_003 + sample)
@@ -99,4 +99,4 @@ def synthesize_texture(network: ArbitraryStyleNet, style: StyledNetwork, size: S
     return style(noise).float().cpu()
 
 
-__all__ = ["DEFAULT_STYLE_SIZE", "StyledNetwork", "load_styles", "synthesize_texture"]
+__all__ = ["DEFAULT_STYLE_SIZE", "StyledNetwork", "load_styles", "texture_from_noise"]

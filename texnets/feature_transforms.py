@@ -120,8 +120,9 @@ def resize_mask(mask: torch.Tensor, size: Sequence[int]) -> torch.Tensor:
     """A (N, 1, H, W) mask at a feature map's size (area averaging keeps soft edges soft)."""
     if tuple(mask.shape[-2:]) == tuple(size):
         return mask
-    return F.interpolate(mask, size=tuple(size), mode="area" if mask.shape[-1] >= size[-1] else "bilinear",
-                         **({} if mask.shape[-1] >= size[-1] else {"align_corners": False}))
+    if mask.shape[-1] >= size[-1]:  # shrinking (the usual case: pixels to a feature map)
+        return F.adaptive_avg_pool2d(mask, tuple(size))
+    return F.interpolate(mask, size=tuple(size), mode="bilinear", align_corners=False)
 
 
 def region_weights(count: int, size: Sequence[int], weights: Sequence[float] | None = None,

