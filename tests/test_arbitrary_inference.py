@@ -86,8 +86,9 @@ def test_masks_keep_each_region_closer_to_its_own_style(files, tmp_path, capsys)
     blue = both("calm", "--style", files["calm"])
     masked = both("masked", "--style", files["busy"], files["calm"], "--mask", files["left"], files["right"])
     left, right = slice(0, 40), slice(152, 192)  # away from the boundary at 96
-    assert np.abs(masked[:, left] - red[:, left]).mean() < 0.5 * np.abs(masked[:, left] - blue[:, left]).mean()
-    assert np.abs(masked[:, right] - blue[:, right]).mean() < 0.5 * np.abs(masked[:, right] - red[:, right]).mean()
+    # measured 0.41 (left) and 0.013 (right) at 1 and 2 threads; 0.7 leaves room for another CPU's rounding
+    assert np.abs(masked[:, left] - red[:, left]).mean() < 0.7 * np.abs(masked[:, left] - blue[:, left]).mean()
+    assert np.abs(masked[:, right] - blue[:, right]).mean() < 0.7 * np.abs(masked[:, right] - red[:, right]).mean()
     # one mask: the uncovered side keeps the photo (α = 0 there), far enough from the mask's edge
     photo = both("photo", "--style", files["red"], "--alpha", "0")
     only_left = both("only_left", "--style", files["red"], "--mask", files["left"])
