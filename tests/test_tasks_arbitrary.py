@@ -158,3 +158,17 @@ def test_without_held_out_styles_validation_pairs_the_first_style(folders):
     assert data.held_out_style_paths() == [] and data.train_dataloader().dataset.style.exclude == set()
     _, val_styles = next(iter(data.val_dataloader()))
     assert torch.allclose(val_styles[0], load_image(str(styles / "brick.png"), (32, 32))[0], atol=0.05)
+
+
+def test_adain_takes_the_temporal_term_with_its_own_styles():
+    torch.manual_seed(0)
+    task = AdaINTask(generator={"width": 0.125}, lr=LR, temporal_weight=10.0,
+                     temporal={"mode": "noise", "noise": 0.05})
+    _, loss, logs = task.objective(*fixed_batch(), seed=0)
+    assert float(logs["temporal"]) > 0
+    assert float(logs["total"]) == pytest.approx(float(logs["content"]) + 10.0 * float(logs["style"])
+                                                 + 10.0 * float(logs["temporal"]), rel=1e-4)
+    assert task.hparams.temporal["mode"] == "noise"  # plain data in the hyper-parameters
+    # Without the term nothing is added, nothing logged.
+    _, _, plain = AdaINTask(generator={"width": 0.125}).objective(*fixed_batch())
+    assert "temporal" not in plain

@@ -24,6 +24,7 @@ from texnets.generators.wct_net import WCTNet, WCTNetConfig
 from texnets.images import read_image, resize
 from texnets.losses import ContentLoss, PerceptualCriterion, make_style_loss
 from texnets.tasks.base import GeneratorTask
+from texnets.temporal import Perturbation
 from texnets.tasks.transfer import TRAIN_SUFFIXES, ContentCrops, ContentImageDataModule, hold_aside, walk_images
 from texnets.vgg import HUANG_STYLE_LAYERS, check_layers
 
@@ -132,13 +133,17 @@ class AdaINTask(GeneratorTask):
         lr: Adam learning rate.
         lr_decay: the reference's inverse decay, lr / (1 + lr_decay · step); 0 keeps it constant.
         channels_last / compile: as every task (GPU speed).
+        temporal_weight / temporal: the flow-free temporal term for video, as for ``TransferTask`` (off by default).
     """
 
     def __init__(self, generator: AdaINNetConfig | None = None, style_layers: Sequence[str] = HUANG_STYLE_LAYERS,
                  style_weight: float = 10.0, content_weight: float = 1.0, lr: float = 1e-4, lr_decay: float = 5e-5,
-                 channels_last: bool = False, compile: bool = False):
-        super().__init__(channels_last=channels_last, compile=compile)
+                 channels_last: bool = False, compile: bool = False, temporal_weight: float = 0.0,
+                 temporal: Perturbation | None = None):
+        super().__init__(channels_last=channels_last, compile=compile, temporal_weight=temporal_weight,
+                         temporal=temporal)
         config, generator = self.generator_config(AdaINNetConfig, generator)
+        temporal = self.perturbation.as_dict()  # plain data in the hyper-parameters (weights_only checkpoints)
         self.save_hyperparameters()
         if lr <= 0 or lr_decay < 0 or min(style_weight, content_weight) < 0:
             raise TexnetsError("need lr > 0, lr_decay >= 0 and non-negative loss weights")
@@ -164,16 +169,24 @@ class AdaINTask(GeneratorTask):
     def task_summary(self) -> dict:
         return {"layer": self.layer, "style_layers": self.style_layers, "style_weight": self.hparams.style_weight}
 
-    def objective(self, content: torch.Tensor, style: torch.Tensor):
-        """Decode AdaIN(content, style); return (output, loss, logs) against that target and the styles."""
+    def objective(self, content: torch.Tensor, style: torch.Tensor, seed: int | None = None):
+        """Decode AdaIN(content, style); return (output, loss, logs) against that target and the styles, plus
+        the temporal term when it is on (``seed``: a fixed disturbance, for validation)."""
         with torch.no_grad():
             style_features = self.encoder(style, self.loss_layers)
-            target = adain(self.encoder(content, [self.layer])[self.layer],
-                           FeatureStatistics.of(style_features[self.layer]))
+            statistics = FeatureStatistics.of(style_features[self.layer])
+            target = adain(self.encoder(content, [self.layer])[self.layer], statistics)
             self.criterion.terms["content"].set_target({self.layer: target})
             self.criterion.terms["style"].set_target(style_features)
         output = self.generator.decoder(target)
         loss, logs = self.criterion(output)
+
+        def restyle(photos: torch.Tensor) -> torch.Tensor:  # the same styles on disturbed photos
+            with torch.no_grad():
+                features = adain(self.encoder(photos, [self.layer])[self.layer], statistics)
+            return self.generator.decoder(features)
+
+        loss, logs = self.add_temporal_term(loss, logs, restyle, content, output, seed=seed)
         return output, loss, logs
 
     def training_step(self, batch, batch_idx: int) -> torch.Tensor:
@@ -185,7 +198,7 @@ class AdaINTask(GeneratorTask):
 
     def validation_step(self, batch, batch_idx: int) -> None:
         content, style = batch
-        output, _, logs = self.objective(content, style)
+        output, _, logs = self.objective(content, style, seed=batch_idx)
         self.log_validation_step(logs, batch_size=content.shape[0])
         if batch_idx == 0:  # rows of (photo, held-out style, output)
             self.log_image_grid("content_style_output", torch.stack([content, style, output], 1).flatten(0, 1), 3)

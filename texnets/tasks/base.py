@@ -21,6 +21,7 @@ from torchvision.utils import make_grid
 
 from texnets.checkpoints import METADATA_KEY, checkpoint_metadata, save_atomically
 from texnets.errors import TexnetsError
+from texnets.temporal import Perturbation, perturbation_penalty
 
 
 class NonFiniteLossError(TexnetsError):
@@ -73,12 +74,20 @@ class GeneratorTask(pl.LightningModule):
 
     generator: torch.nn.Module
 
-    def __init__(self, channels_last: bool = False, bn_recalibration_batches: int = 0, compile: bool = False):
+    def __init__(self, channels_last: bool = False, bn_recalibration_batches: int = 0, compile: bool = False,
+                 temporal_weight: float = 0.0, temporal: Perturbation | dict | None = None):
         super().__init__()
         self.channels_last = channels_last
         self.compile_modules = compile
         self.bn_recalibration_batches = bn_recalibration_batches
         self._recalibrated_at: int | None = None
+        if temporal_weight < 0:
+            raise TexnetsError(f"model.temporal_weight must be >= 0, not {temporal_weight}")
+        self.temporal_weight = temporal_weight
+        try:
+            self.perturbation = temporal if isinstance(temporal, Perturbation) else Perturbation(**(temporal or {}))
+        except TypeError as exc:  # an unknown key: one line naming it
+            raise TexnetsError(f"model.temporal: {exc}".replace("Perturbation.__init__() ", "")) from None
 
     # -- subclasses ----------------------------------------------------------------------------------
     def prepare_targets(self, stage: str) -> None:
@@ -244,6 +253,19 @@ class GeneratorTask(pl.LightningModule):
             where = f"; the last good checkpoint is {last}" if last else ""
             raise NonFiniteLossError(f"the training loss became {float(loss.detach().float())} at step {step}; "
                                      f"training stopped (try a lower learning rate){where}")
+
+    # -- video: the flow-free temporal term ----------------------------------------------------------
+    def add_temporal_term(self, loss: torch.Tensor, logs: dict, generate: Callable[[torch.Tensor], torch.Tensor],
+                          inputs: torch.Tensor, outputs: torch.Tensor, seed: int | None = None):
+        """With ``temporal_weight`` > 0, add the penalty on how much ``generate``'s output changes when its
+        input is disturbed the way consecutive frames differ (``texnets.temporal.perturbation_penalty``), and
+        log it as ``temporal``. ``seed`` fixes the disturbance (validation, so its values compare over time)."""
+        if self.temporal_weight <= 0:
+            return loss, logs
+        generator = torch.Generator().manual_seed(seed) if seed is not None else None
+        penalty = perturbation_penalty(generate, inputs, outputs, self.perturbation, generator)
+        loss = loss + self.temporal_weight * penalty
+        return loss, {**logs, "temporal": penalty.detach(), "total": loss.detach()}
 
     # -- logging -------------------------------------------------------------------------------------
     def log_losses(self, prefix: str, logs: Mapping[str, torch.Tensor], batch_size: int, **kwargs) -> None:

@@ -33,6 +33,7 @@ from texnets.generators.transformer_net import TransformerNet, TransformerNetCon
 from texnets.images import load_image, read_image, resize
 from texnets.losses import ContentLoss, PerceptualCriterion, make_style_loss
 from texnets.tasks.base import GeneratorTask
+from texnets.temporal import Perturbation
 from texnets.vgg import JOHNSON_CONTENT_LAYERS, JOHNSON_STYLE_LAYERS, VGGEncoder, check_layers
 
 TRAIN_SUFFIXES = (".jpg", ".jpeg", ".png", ".webp")
@@ -274,6 +275,9 @@ class TransferTask(GeneratorTask):
         channels_last: generator and encoder in channels_last memory layout (faster convolutions on GPUs).
         compile: compile generator and encoder with torch.compile when training starts (GPUs; the
             first steps then take a minute longer).
+        temporal_weight: weight of the flow-free temporal term for video (0: off; see configs/starry.yaml).
+        temporal: how the photos are disturbed for it (``texnets.temporal.Perturbation``: mode, noise,
+            shift, motion, motion_scale).
     """
 
     def __init__(self, style: str | None = None, style_size: int = 256, generator: TransformerNetConfig | None = None,
@@ -282,9 +286,12 @@ class TransferTask(GeneratorTask):
                  style_layer_weights: list[float] | str | None = None,
                  style_weight: float = 5.0, content_weight: float = 1.0, tv_weight: float = 0.0,
                  encoder: dict | None = None, lr: float = 1e-3, lr_step: int = 0, lr_gamma: float = 0.5,
-                 channels_last: bool = False, compile: bool = False):
-        super().__init__(channels_last=channels_last, bn_recalibration_batches=0, compile=compile)
+                 channels_last: bool = False, compile: bool = False, temporal_weight: float = 0.0,
+                 temporal: Perturbation | None = None):
+        super().__init__(channels_last=channels_last, bn_recalibration_batches=0, compile=compile,
+                         temporal_weight=temporal_weight, temporal=temporal)
         config, generator = self.generator_config(TransformerNetConfig, generator)
+        temporal = self.perturbation.as_dict()  # plain data in the hyper-parameters (weights_only checkpoints)
         self.save_hyperparameters()
         if not style:
             raise TexnetsError("model.style is required: a path, builtin:<name> or an https URL of the style image")
@@ -322,7 +329,10 @@ class TransferTask(GeneratorTask):
         return ("criterion.",)  # encoder weights, style statistics and the per-batch content targets
 
     def task_summary(self) -> dict:
-        return {"style": self.hparams.style, "style_size": self.hparams.style_size, "loss": self.hparams.loss}
+        summary = {"style": self.hparams.style, "style_size": self.hparams.style_size, "loss": self.hparams.loss}
+        if self.temporal_weight > 0:
+            summary["temporal"] = {"weight": self.temporal_weight, **self.perturbation.as_dict()}
+        return summary
 
     # -- objective -----------------------------------------------------------------------------------
     def objective(self, content: torch.Tensor, stylised: torch.Tensor):
@@ -339,11 +349,13 @@ class TransferTask(GeneratorTask):
             content = content.contiguous(memory_format=torch.channels_last)
         stylised = self.generator(content)
         loss, logs = self.objective(content, stylised)
+        loss, logs = self.add_temporal_term(loss, logs, self.generator, content, stylised)
         return self.log_training_step(loss, logs, batch_size=content.shape[0])
 
     def validation_step(self, content: torch.Tensor, batch_idx: int) -> None:
         stylised = self.generator(content)
-        _, logs = self.objective(content, stylised)
+        loss, logs = self.objective(content, stylised)
+        _, logs = self.add_temporal_term(loss, logs, self.generator, content, stylised, seed=batch_idx)
         self.log_validation_step(logs, batch_size=content.shape[0])
         if batch_idx == 0:
             self.log_image_grid("stylised", stylised)
