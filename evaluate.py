@@ -21,6 +21,8 @@ and compare trained networks (texture, transfer, AdaIN, WCT) with the optimisati
         builtin:coffee --checkpoint checkpoints/starry/last.ckpt checkpoints/adain_cpu/last.ckpt \\
         checkpoints/wct_cpu/last.ckpt --size 256 --output out/compare_arbitrary.png
     python evaluate.py compare --config my_compare.yaml      # the same flags, as YAML keys
+    # flicker: the warping error of a stylised clip along the input's motion, against the input's own (floor)
+    python evaluate.py video --input clip.mp4 --stylised out/clip.mp4 --output out/clip_temporal.json
 
 Every figure is printed and written with the network its features came from and the number of images
 behind it. Outputs: a JSON report and a markdown table beside ``--output``.
@@ -36,12 +38,14 @@ import torch
 import yaml
 
 from texnets import optim
-from texnets.cli import environment, layer_list, main_guard, parse_size, pick_device, report_path
+from texnets.cli import environment, layer_list, main_guard, markdown_table, parse_size, pick_device, report_path
 from texnets.errors import TexnetsError
 from texnets.evaluation import (DIVERSITY_EXTRACTORS, FID_EXTRACTORS, INCEPTION_SIFID, LPIPS_NETS, METRICS, Evaluator,
                                 MetricOptions, Reference, compare, evaluation_table, find_images)
 from texnets.evaluation.compare import COMPARE_METHODS
 from texnets.evaluation.report import print_evaluation
+from texnets.evaluation.video import evaluate_video
+from texnets.flow import FLOW_METHODS
 from texnets.images import save_json, write_text
 from texnets.vgg import GATYS_CONTENT_LAYERS, GATYS_STYLE_LAYERS
 
@@ -104,6 +108,22 @@ def evaluate_parser() -> argparse.ArgumentParser:
                         help="pair a reference folder with the generated images by file name or by sorted order")
     parser.add_argument("--size", type=int, nargs="+", metavar="N", help="resize every image first: shorter side, or H W")
     parser.add_argument("--output", "-o", required=True, help="report path (.json or .md): both are written")
+    return parser
+
+
+def video_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="evaluate.py video",
+                                     description="Temporal consistency of a stylised clip: the warping error along the "
+                                                 "input's motion (Lai et al. 2018), with the input's own as the floor.")
+    parser.add_argument("--input", required=True, help="the original clip")
+    parser.add_argument("--stylised", required=True, help="the stylised clip, frame for frame the input")
+    parser.add_argument("--flow", choices=FLOW_METHODS, default="dis",
+                        help="motion estimator: dis (OpenCV, offline) or raft (torchvision; only with its weights "
+                             "already cached)")
+    parser.add_argument("--max-size", type=int, help="downscale frames whose longer side is larger first")
+    parser.add_argument("--max-frames", type=int, help="evaluate only the first N frames")
+    parser.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:1, mps (RAFT)")
+    parser.add_argument("--output", "-o", help="report path (.json or .md): both are written")
     return parser
 
 
@@ -222,11 +242,38 @@ def run_compare(argv: list[str]) -> int:
     return compare.run_compare(args, argv, task, methods, device, metric_options(args, device))
 
 
+# --------------------------------------------------------------------------------------------------
+# evaluate.py video (the work: texnets.evaluation.video)
+
+def run_video(argv: list[str]) -> int:
+    args = video_parser().parse_args(argv)
+    outputs = report_outputs(args.output) if args.output else None
+    result = evaluate_video(args.input, args.stylised, args.flow, args.max_size, args.max_frames,
+                            pick_device(args.device))
+    print(f"warping error {result['warping_error']:.2f} (input's own, the floor: {result['floor']:.2f}; "
+          f"{result['ratio']}x) on 0..255 over {result['pairs']} frame pairs, {100 * result['reliable_pixels']:.0f}% "
+          f"of pixels with reliable motion ({result['flow']}); {result['evaluated_fps']} frames/s evaluated")
+    if outputs is not None:
+        json_path, md_path = outputs
+        header = ["clip", "warping error (0..255)", "Lai et al. E_warp", "frames"]
+        rows = [[f"`{args.stylised}` (stylised)", f"{result['warping_error']:.3f}", f"{result['warping_error_lai']:.3g}",
+                 str(result["frames"])],
+                [f"`{args.input}` (input: the floor)", f"{result['floor']:.3f}", f"{result['floor_lai']:.3g}",
+                 str(result["frames"])]]
+        write_text(f"# Temporal consistency\n\nCommand: `python evaluate.py video {' '.join(argv)}` · motion: "
+                   f"{result['flow']} · ratio to the floor: {result['ratio']}x\n\n{markdown_table(header, rows)}\n", md_path)
+        save_json({"command": "video", "arguments": vars(args), **result, "environment": environment()}, json_path)
+        print(f"-> {json_path}, {md_path}")
+    return 0
+
+
 @main_guard
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv[:1] == ["compare"]:
         return run_compare(argv[1:])
+    if argv[:1] == ["video"]:
+        return run_video(argv[1:])
     return run_evaluate(argv)
 
 

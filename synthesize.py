@@ -41,8 +41,10 @@ from texnets.checkpoints import LoadedGenerator, load_generator
 from texnets.cli import environment, main_guard, pick_device, report_path, synchronize
 from texnets.errors import TexnetsError
 from texnets.export import export_generator
+from texnets.flow import FLOW_METHODS, flow_estimator
 from texnets.images import load_mask, save_image, save_json
 from texnets.inference import Stylizer, output_suffix, stylize_folder, stylize_image, stylize_video
+from texnets.temporal import TemporalBlender
 from texnets.tiling import generate, has_instance_norm
 from texnets.video import is_video
 from texnets.volumes import check_volume_size, generate_volume, save_slice_preview
@@ -86,6 +88,13 @@ def parse_args(argv=None) -> argparse.Namespace:
                         help="transfer networks: keep the input's colours, stylise the luminance only")
     parser.add_argument("--max-size", type=int, help="transfer networks: downscale inputs whose longer side is larger")
     parser.add_argument("--batch-size", type=int, default=8, help="video frames per forward pass")
+    parser.add_argument("--temporal", choices=["none", "blend"], default="none",
+                        help="videos: blend each stylised frame with the previous one warped along the input's motion "
+                             "where that motion is reliable (less flicker; costs two optical flows per frame)")
+    parser.add_argument("--temporal-strength", type=float, default=0.5,
+                        help="videos with --temporal blend: how much of the previous frame to carry, in [0, 1)")
+    parser.add_argument("--flow", choices=FLOW_METHODS, default="dis",
+                        help="videos with --temporal blend: motion estimator, dis (OpenCV) or raft (cached weights only)")
     parser.add_argument("--precision", default="fp32", choices=["fp32", "bf16", "fp16"],
                         help="transfer networks and solid textures: inference precision (bf16/fp16 on GPUs)")
     parser.add_argument("--channels-last", action="store_true", help="channels_last memory layout (GPU speed-up)")
@@ -181,6 +190,8 @@ def stylize_inputs(network: torch.nn.Module, args: argparse.Namespace) -> dict:
     source = Path(args.input)
     if not source.exists():
         raise TexnetsError(f"input not found: {source}")
+    if args.temporal != "none" and not is_video(source):
+        raise TexnetsError("--temporal blends consecutive video frames: the --input must be a video")
     output = Path(args.output) if args.output else default_output(source, Path(args.checkpoint).resolve().parent.name)
     args.output = str(output)
     device = pick_device(args.device)
@@ -194,8 +205,13 @@ def stylize_inputs(network: torch.nn.Module, args: argparse.Namespace) -> dict:
     elif is_video(source):
         if not is_video(output):
             raise TexnetsError(f"a video input needs a video --output (.mp4, .mkv, .mov, .webm), not {output}")
-        result = stylize_video(stylizer, source, output, args.batch_size, progress=progress)
+        blender = TemporalBlender(flow_estimator(args.flow, device), args.temporal_strength) \
+            if args.temporal == "blend" else None
+        result = stylize_video(stylizer, source, output, args.batch_size, progress=progress, blender=blender)
         items, unit = result["frames"], "frame"
+        if blender is not None:
+            print(f"temporal blend: {result['temporal']['ms_per_frame']:.1f} ms per frame "
+                  f"({result['temporal']['flow']})", file=sys.stderr)
     else:
         result = stylize_image(stylizer, source, output)
         result["outputs"] = [result.pop("output")]
@@ -324,6 +340,9 @@ def main(argv=None) -> int:
     sampler = SAMPLERS.get(loaded.model_type)
     if sampler is None:
         raise TexnetsError(f"synthesize.py cannot sample {loaded.model_type!r} models yet")
+    if args.temporal != "none" and sampler not in (stylize_transfer_net, stylize_arbitrary):
+        raise TexnetsError(f"--temporal is for networks that stylise videos; a {loaded.model_type.replace('_', '-')} "
+                           "makes images from noise")
     given = [name for name in ARBITRARY_STYLE_OPTIONS if getattr(args, name)] + ["alpha"] * (args.alpha != 1.0)
     if sampler is not stylize_arbitrary and given:
         raise TexnetsError(f"--{given[0].replace('_', '-')} is for arbitrary-style checkpoints (AdaIN, WCT); this "

@@ -286,3 +286,43 @@ def test_bad_inputs_are_refused_with_one_line_and_write_nothing(case, checkpoint
     assert message in one_error_line(err), err
     assert not outputs.exists() or not list(outputs.rglob("*"))
     assert sorted(inputs.rglob("*")) == before  # nothing written beside the inputs either
+
+
+def test_temporal_blend_writes_a_steadier_video_and_reports_its_cost(checkpoint, tmp_path, capsys):
+    pytest.importorskip("cv2", reason="--temporal blend needs opencv-python-headless (requirements.txt installs it)")
+    from texnets.clips import make_clip as synthetic_clip
+    from texnets.evaluation.video import evaluate_video
+    from texnets.images import load_image
+    from texnets.video import write_video
+    clip = synthetic_clip(load_image("builtin:coffee")[0], frames=8, size=(48, 64), noise=0.02)
+    source = write_video(tmp_path / "clip.mp4", [clip.frames], fps=12)["path"]
+    plain, blended = tmp_path / "plain.mp4", tmp_path / "blended.mp4"
+    assert run(["--checkpoint", checkpoint, "--input", source, "--output", plain, "--quiet"], capsys)[0] == 0
+    code, err = run(["--checkpoint", checkpoint, "--input", source, "--output", blended, "--temporal", "blend",
+                     "--temporal-strength", 0.7, "--batch-size", 3, "--quiet"], capsys)
+    assert code == 0, err
+    assert "temporal blend" in err and "ms per frame" in err
+    report = json.loads(blended.with_suffix(".json").read_text())
+    assert report["temporal"]["blended_frames"] == 7 and report["temporal"]["strength"] == 0.7
+    assert report["temporal"]["ms_per_frame"] > 0 and "DIS" in report["temporal"]["flow"]
+    assert probe_video(blended).frames == 8
+    # Blending along the motion can only carry the previous frame forward: the flicker falls (measured ~0.6x).
+    assert evaluate_video(source, blended)["warping_error"] < 0.9 * evaluate_video(source, plain)["warping_error"]
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["--temporal", "blend"], "the --input must be a video"),
+    (["--temporal", "blend", "--temporal-strength", "1.5"], "--temporal-strength"),
+])
+def test_temporal_options_that_cannot_apply_are_one_line(checkpoint, small_photos, tmp_path, argv, message, capsys):
+    source = small_photos[0] if "video" in message else make_clip(tmp_path / "clip.mp4", gradient_frames(4), audio=False)
+    code, err = run(["--checkpoint", checkpoint, "--input", source, "--output", tmp_path / f"out{source.suffix}", *argv],
+                    capsys)
+    assert code == 2 and message in one_error_line(err), err
+    assert not list(tmp_path.glob("out*"))
+
+
+def test_temporal_with_a_texture_network_is_one_line(tmp_path, capsys):
+    texture = make_texture_checkpoint(tmp_path / "texture.ckpt")
+    code, err = run(["--checkpoint", texture, "--temporal", "blend", "--output", tmp_path / "t.png"], capsys)
+    assert code == 2 and "--temporal is for networks that stylise videos" in one_error_line(err)

@@ -19,8 +19,9 @@ from texnets.cli import synchronize
 from texnets.color import keep_content_colors
 from texnets.errors import TexnetsError
 from texnets.images import IMAGE_SUFFIXES, list_images, read_image, resize, save_image
+from texnets.temporal import TemporalBlender
 from texnets.tiling import stylize
-from texnets.video import probe_video, read_frames, write_video
+from texnets.video import is_variable_frame_rate, probe_video, read_frames, write_video
 
 SAVE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp")
 PRECISIONS = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}
@@ -133,15 +134,35 @@ def stylize_folder(stylizer: Stylizer, folder: str | Path, output_dir: str | Pat
 
 
 def stylize_video(stylizer: Stylizer, source: str | Path, output: str | Path, batch_size: int = 8,
-                  progress: bool = True) -> dict:
-    """Stylise a video frame by frame, in batches, at its own frame rate, keeping its audio."""
+                  progress: bool = True, blender: TemporalBlender | None = None) -> dict:
+    """Stylise a video frame by frame, in batches, at its own frame rate, keeping its audio. With ``blender``
+    (``synthesize.py --temporal blend``) each stylised frame is blended with the previous one along the motion;
+    the time that takes is reported apart from the network's."""
     info = probe_video(source)
     if info.fps is None:
         raise TexnetsError(f"{source} has no frame rate that texnets can read")
+    if is_variable_frame_rate(source):
+        warnings.warn(f"{source} has a variable frame rate: the output is written at its average rate, "
+                      f"{float(info.fps):.3f} fps, one frame after another", stacklevel=2)
     frames = read_frames(source, batch_size=batch_size, max_size=stylizer.max_size)
-    written = write_video(output, (stylizer(batch) for batch in frames), info.fps, audio_from=source,
-                          progress=progress, total_frames=info.frames)
-    return {"input": str(source), "outputs": [written["path"]], "video": written, "frames": written["frames"]}
+    blend_seconds = []
+
+    def stylised_batches():
+        for batch in frames:
+            result = stylizer(batch)
+            if blender is not None:
+                start = time.perf_counter()
+                result = blender(batch, result)
+                blend_seconds.append(time.perf_counter() - start)
+            yield result
+
+    written = write_video(output, stylised_batches(), info.fps, audio_from=source, progress=progress,
+                          total_frames=info.frames)
+    report = {"input": str(source), "outputs": [written["path"]], "video": written, "frames": written["frames"]}
+    if blender is not None:
+        report["temporal"] = {"method": "blend", "flow": blender.label, **blender.summary(),
+                              "ms_per_frame": round(1000 * sum(blend_seconds) / max(written["frames"], 1), 2)}
+    return report
 
 
 __all__ = ["PRECISIONS", "Stylizer", "output_suffix", "stylize_folder", "stylize_image", "stylize_video"]

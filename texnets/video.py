@@ -125,6 +125,23 @@ def probe_video(path: str | os.PathLike) -> VideoInfo:
                          codec=stream.codec_context.name)
 
 
+def is_variable_frame_rate(path: str | os.PathLike, tolerance: float = 0.05) -> bool:
+    """Whether the first video stream's frames are unevenly spaced in time: the packets' timestamps are read
+    (no decoding) and their gaps compared; gaps differing by more than ``tolerance`` of the typical gap (beyond
+    one tick of rounding) make it variable."""
+    with _open_input(path) as container:
+        stream = container.streams.video[0]
+        try:
+            stamps = sorted(packet.pts for packet in container.demux(stream) if packet.pts is not None)
+        except (av.FFmpegError, OSError):
+            return False  # unreadable timing is read_frames' error to report, not this check's
+    gaps = np.diff(np.unique(stamps))
+    if len(gaps) < 2:
+        return False
+    typical = float(np.median(gaps))
+    return bool(np.any(np.abs(gaps - typical) > max(tolerance * typical, 1)))
+
+
 def _stack(frames: list[np.ndarray]) -> torch.Tensor:
     return torch.from_numpy(np.stack(frames)).permute(0, 3, 1, 2).float().div_(255.0)
 
