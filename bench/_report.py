@@ -63,6 +63,14 @@ def update_section(key: str, markdown: str, after: str | None = None) -> None:
     BENCHMARKS.write_text(text)
 
 
+def publish(key: str, lines: list[str], note: str | None = None, after: str | None = None) -> None:
+    """Write a bench's section (``lines``, then ``note`` as its own paragraph when given) into BENCHMARKS.md
+    and print it."""
+    text = "\n".join(lines + (["", note] if note else []))
+    update_section(key, text, after=after)
+    print(text)
+
+
 def run_front_door(command: list[str]) -> float:
     """Run a texnets script (e.g. ``["train.py", ...]``) from the repository root as a user would;
     return its wall time."""

@@ -27,7 +27,7 @@ from pathlib import Path
 
 import torch
 
-from bench._report import command_line, machine, run_front_door, today, update_section
+from bench._report import command_line, machine, publish, run_front_door, today
 from texnets.cli import markdown_table
 
 REPO = Path(__file__).resolve().parents[1]
@@ -117,10 +117,7 @@ def quality(args) -> None:
         f"≥ 100×: {'met' if adain_speed >= 100 else 'missed'}). WCT closer in style than AdaIN on every unseen "
         f"style: {'yes' if wct_closer else 'no'}.",
     ]
-    if args.note:
-        lines += ["", args.note]
-    update_section("bench_arbitrary_quality", "\n".join(lines), after="bench_transfer_quality")
-    print("\n".join(lines))
+    publish("bench_arbitrary_quality", lines, args.note, after="bench_transfer_quality")
 
 
 def time_network(network: torch.nn.Module, side: int, repeats: int = 3) -> float:
@@ -163,8 +160,7 @@ def speed(args) -> None:
              "Milliseconds per photo (fp32, batch 1, median of 3 after a warm-up; network time only, the style "
              "image's statistics computed once beforehand, as synthesize.py does for a folder or a video).", "",
              markdown_table(["network", "ms at 512²", "ms at 1024²"], rows)]
-    update_section("bench_arbitrary_speed", "\n".join(lines), after="bench_arbitrary_quality")
-    print("\n".join(lines))
+    publish("bench_arbitrary_speed", lines, after="bench_arbitrary_quality")
 
 
 def main(argv=None) -> int:

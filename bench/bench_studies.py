@@ -16,7 +16,7 @@ import json
 import sys
 from pathlib import Path
 
-from bench._report import command_line, machine, run_front_door, today, update_section
+from bench._report import command_line, machine, publish, run_front_door, today
 from texnets.cli import markdown_table
 from texnets.images import save_json
 from texnets.studies import STUDIES
@@ -56,10 +56,7 @@ def main(argv=None) -> int:
              "weights offline) are counted out; a run that diverged keeps its last finite image. The grids are in "
              "docs/studies.md.", "",
              markdown_table(["study", "runs", "size", "steps per run", "wall seconds"], rows)]
-    if args.note:
-        lines += ["", args.note]
-    update_section("bench_studies", "\n".join(lines), after="bench_optimize")
-    print("\n".join(lines))
+    publish("bench_studies", lines, args.note, after="bench_optimize")
     return 0
 
 
