@@ -90,7 +90,8 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--batch-size", type=int, default=8, help="video frames per forward pass")
     parser.add_argument("--temporal", choices=["none", "blend"], default="none",
                         help="videos: blend each stylised frame with the previous one warped along the input's motion "
-                             "where that motion is reliable (less flicker; costs two optical flows per frame)")
+                             "where that motion is reliable, keeping the frame's stroke contrast (less flicker; costs "
+                             "two optical flows per frame)")
     parser.add_argument("--temporal-strength", type=float, default=0.5,
                         help="videos with --temporal blend: how much of the previous frame to carry, in [0, 1)")
     parser.add_argument("--flow", choices=FLOW_METHODS, default="dis",

@@ -10,8 +10,8 @@ from texnets.clips import make_clip
 from texnets.errors import TexnetsError
 from texnets.generators import TransformerNet
 from texnets.images import load_image
-from texnets.temporal import (Perturbation, TemporalBlender, consistency_mask, perturb, perturbation_penalty,
-                              random_flow, warp, warping_error)
+from texnets.temporal import (Perturbation, TemporalBlender, consistency_mask, match_local_contrast, perturb,
+                              perturbation_penalty, random_flow, warp, warping_error)
 
 
 def shifted_pair(shift: int = 3, size: int = 48):
@@ -133,25 +133,28 @@ def flickering(clip, amount: float = 0.08, seed: int = 0) -> torch.Tensor:
     return (clip.clean + amount * blotches).clamp(0, 1)
 
 
+def known_motion(clip):
+    """An estimator that returns the clip's exact motion: estimate(frame t+1, frame t) is its backward flow,
+    estimate(frame t, frame t+1) the opposite (exact for a pan)."""
+    frames = [float(frame.sum()) for frame in clip.clean]
+
+    def estimate(a, b):
+        first, second = frames.index(float(a.sum())), frames.index(float(b.sum()))
+        return clip.backward[second:second + 1] if first == second + 1 else -clip.backward[first:first + 1]
+
+    return estimate
+
+
 def test_blending_lowers_the_warping_error_of_a_flickering_clip():
     clip = make_clip(load_image("builtin:astronaut")[0], frames=6, size=(48, 64), motion="pan", speed=2.0, noise=0.0)
     stylised = flickering(clip)
-    exact = iter(list(clip.backward.split(1)))
-    flows = {}
-
-    def estimate(a, b):  # the known motion: backward is estimate(frame t+1, frame t), forward its opposite
-        key = (float(a.sum()), float(b.sum()))
-        if key not in flows:
-            flows[key] = next(exact)
-            flows[key[::-1]] = -flows[key]
-        return flows[key]
-
-    blender = TemporalBlender(estimate, strength=0.6)
+    blender = TemporalBlender(known_motion(clip), strength=0.6)
     blended = torch.cat([blender(clip.clean[:3], stylised[:3]), blender(clip.clean[3:], stylised[3:])])  # 2 batches
     plain_error = warping_error(stylised[:-1], stylised[1:], clip.backward, clip.visible).mean()
     blended_error = warping_error(blended[:-1], blended[1:], clip.backward, clip.visible).mean()
     assert torch.equal(blended[0], stylised[0])  # nothing to blend the first frame with
-    assert float(blended_error) < 0.7 * float(plain_error), (plain_error, blended_error)  # measured ~0.45x
+    # Measured 0.35-0.37x on three seeds, at 1 and 2 threads.
+    assert float(blended_error) < 0.6 * float(plain_error), (plain_error, blended_error)
     assert blender.summary()["blended_frames"] == 5 and blender.summary()["reliable_pixels"] > 0.8
 
 
@@ -161,3 +164,31 @@ def test_blend_strength_zero_changes_nothing_and_bad_strengths_are_one_line():
     for strength in (-0.1, 1.0):
         with pytest.raises(TexnetsError, match="temporal-strength"):
             TemporalBlender(lambda a, b: None, strength)
+
+
+def local_spread(images: torch.Tensor) -> float:
+    """Mean local standard deviation over 5x5 windows (the stroke contrast a style loss sees)."""
+    mean = torch.nn.functional.avg_pool2d(images, 5, 1, 2, count_include_pad=False)
+    return float((torch.nn.functional.avg_pool2d((images - mean) ** 2, 5, 1, 2, count_include_pad=False)).sqrt().mean())
+
+
+def test_matching_local_contrast_restores_what_averaging_flattens():
+    generator = torch.Generator().manual_seed(0)
+    first, second = torch.rand(1, 3, 32, 32, generator=generator), torch.rand(1, 3, 32, 32, generator=generator)
+    average = (first + second) / 2  # two independent patterns: about 0.7x the contrast
+    assert local_spread(average) < 0.8 * local_spread(first)
+    restored = match_local_contrast(average, first)
+    assert local_spread(restored) == pytest.approx(local_spread(first), rel=0.15)
+    assert torch.allclose(match_local_contrast(first, first), first, atol=1e-4)  # nothing to restore
+
+
+def test_blending_keeps_the_stroke_contrast_unless_told_not_to():
+    clip = make_clip(load_image("builtin:astronaut")[0], frames=6, size=(48, 64), motion="pan", speed=2.0, noise=0.0)
+    # Strokes that change every frame: fine independent patterns, which averaging flattens.
+    strokes = torch.randn(clip.frames.shape, generator=torch.Generator().manual_seed(0))
+    stylised = (clip.clean + 0.15 * strokes).clamp(0, 1)
+    kept = TemporalBlender(known_motion(clip), strength=0.6)(clip.clean, stylised)
+    linear_blender = TemporalBlender(known_motion(clip), strength=0.6, keep_contrast=False)
+    linear = linear_blender(clip.clean, stylised)
+    assert local_spread(linear[3:]) < local_spread(kept[3:]) <= 1.1 * local_spread(stylised[3:])
+    assert linear_blender.summary()["keep_contrast"] is False

@@ -18,6 +18,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 
+import kornia.filters
 import kornia.geometry.transform
 import torch
 import torch.nn.functional as F
@@ -168,19 +169,46 @@ def perturbation_penalty(generate: Callable[[torch.Tensor], torch.Tensor], conte
 # --------------------------------------------------------------------------------------------------
 # Inference: blending along the motion
 
+# The scale (Gaussian sigma, pixels) at which a blended frame gets the current frame's local contrast back:
+# about a brush stroke of a Johnson network at its training size (texnets: measured in bench_temporal).
+CONTRAST_SIGMA = 2.0
+
+
+def match_local_contrast(image: torch.Tensor, reference: torch.Tensor, sigma: float = CONTRAST_SIGMA,
+                         most: float = 3.0) -> torch.Tensor:
+    """``image`` with the local standard deviation of ``reference`` around its own local mean (per channel,
+    Gaussian windows of ``sigma``); the gain is capped at ``most``.
+
+    Why: averaging two frames whose strokes disagree lowers the strokes' contrast (two partly independent
+    patterns average to a flatter one), which is exactly what a style loss penalises; restoring the current
+    frame's contrast keeps the motion-compensated structure and the stroke energy.
+    """
+    size = 2 * round(2 * sigma) + 1
+
+    def blur(x: torch.Tensor) -> torch.Tensor:
+        return kornia.filters.gaussian_blur2d(x, (size, size), (sigma, sigma), border_type="reflect")
+
+    mean, reference_mean = blur(image), blur(reference)
+    spread = blur((image - mean).square()).clamp_min(1e-8).sqrt()
+    reference_spread = blur((reference - reference_mean).square()).clamp_min(1e-8).sqrt()
+    return (mean + (image - mean) * (reference_spread / spread).clamp(max=most)).clamp(0, 1)
+
+
 class TemporalBlender:
-    """Blend each stylised frame with the previous *blended* frame warped along the input's motion, where the
-    motion is reliable (the forward-backward consistency mask): out_t = S_t + strength * M * (W(out_t-1) - S_t).
+    """Blend each stylised frame with the previous output warped along the input's motion, where the motion is
+    reliable (the forward-backward consistency mask M): b_t = S_t + strength * M * (W(out_t-1) - S_t); then,
+    with ``keep_contrast`` (the default), out_t is b_t with S_t's local contrast (``match_local_contrast``).
 
     Feed it consecutive batches in order; it keeps the previous frame between batches and starts afresh when
     the frame size changes. ``estimate`` is a ``texnets.flow`` estimator: estimate(a, b) gives the flow with
     a(p) ~ b(p + flow(p)).
     """
 
-    def __init__(self, estimate: Callable[[torch.Tensor, torch.Tensor], torch.Tensor], strength: float = 0.5):
+    def __init__(self, estimate: Callable[[torch.Tensor, torch.Tensor], torch.Tensor], strength: float = 0.5,
+                 keep_contrast: bool = True):
         if not 0 <= strength < 1:
             raise TexnetsError(f"--temporal-strength must be in [0, 1), not {strength}")
-        self.estimate, self.strength = estimate, strength
+        self.estimate, self.strength, self.keep_contrast = estimate, strength, keep_contrast
         self.label = getattr(estimate, "label", type(estimate).__name__)
         self.previous_input: torch.Tensor | None = None
         self.previous_output: torch.Tensor | None = None
@@ -198,7 +226,8 @@ class TemporalBlender:
                 forward = self.estimate(self.previous_input, frame)
                 mask = consistency_mask(backward, forward)
                 carried, _ = warp(self.previous_output, backward)
-                stylised = stylised + self.strength * mask * (carried - stylised)
+                blended_frame = stylised + self.strength * mask * (carried - stylised)
+                stylised = match_local_contrast(blended_frame, stylised) if self.keep_contrast else blended_frame
                 self.reliable_fraction.append(float(mask.mean()))
             self.previous_input, self.previous_output = frame, stylised
             blended.append(stylised)
@@ -206,9 +235,9 @@ class TemporalBlender:
 
     def summary(self) -> dict:
         fractions = self.reliable_fraction
-        return {"strength": self.strength, "blended_frames": len(fractions),
+        return {"strength": self.strength, "keep_contrast": self.keep_contrast, "blended_frames": len(fractions),
                 "reliable_pixels": round(sum(fractions) / len(fractions), 4) if fractions else None}
 
 
-__all__ = ["Perturbation", "TemporalBlender", "consistency_mask", "perturb", "perturbation_penalty", "pixel_grid",
-           "random_flow", "warp", "warping_error"]
+__all__ = ["Perturbation", "TemporalBlender", "consistency_mask", "match_local_contrast", "perturb",
+           "perturbation_penalty", "pixel_grid", "random_flow", "warp", "warping_error"]
