@@ -43,7 +43,11 @@ def peak_rss_mb() -> float:
 def command_line(module: str) -> str:
     """A bench's command as typed (``python -m <module> ...``), with the thread count when one was set."""
     threads = os.environ.get("OMP_NUM_THREADS")
-    typed = [f"python -m {module}", *map(shlex.quote, sys.argv[1:])]
+    arguments = list(sys.argv[1:])
+    for index, argument in enumerate(arguments[:-1]):
+        if argument == "--note":  # the note is printed as the section's last paragraph, not in its command line
+            arguments[index + 1] = "(the last paragraph)"
+    typed = [f"python -m {module}", *map(shlex.quote, arguments)]
     return " ".join([f"OMP_NUM_THREADS={threads}"] * bool(threads) + typed)
 
 
