@@ -6,6 +6,7 @@
     python docs/make_figures.py transfer REF ALT      # transfer-network figure from two exported networks
     python docs/make_figures.py arbitrary ADAIN WCT   # AdaIN and WCT checkpoints with built-in styles
     python docs/make_figures.py studies [DIR]         # docs/studies.md from python -m bench.bench_studies' runs
+    python docs/make_figures.py temporal PLAIN STEADY # flicker: frame by frame vs temporal term + blend
 
 ``transfer`` takes two ``synthesize.py --export`` folders (or checkpoints): the reference Starry Night
 network and a variant, each applied to built-in photos (see README, "Style transfer networks").
@@ -83,6 +84,30 @@ def arbitrary_figure(adain: str, wct: str) -> None:
     save_image(labelled_grid(panels, captions, columns=5, cell=160), DOCS / "arbitrary_styles.jpg", quality=85)
 
 
+def temporal_figure(plain: str, steady: str, strength: float = 0.5) -> None:
+    """Three consecutive frames of a pan across a built-in photo, and where each stylisation changed between the
+    last two along the known motion (|frame 3 - warped frame 2|, x4, black where frame 2 did not see): frame by
+    frame with a plain network, and with the temporal-term network plus --temporal blend."""
+    import torch
+    from texnets.clips import make_clip
+    from texnets.flow import DISFlow
+    from texnets.inference import Stylizer
+    from texnets.temporal import TemporalBlender, warp
+    clip = make_clip(load_image("builtin:astronaut")[0], frames=3, size=(144, 144), motion="pan", speed=4.0,
+                     noise=0.01)
+    rows = {"input": clip.frames}
+    rows["frame by frame"] = Stylizer(_network(plain), block=None)(clip.frames)
+    rows["temporal term + blend"] = TemporalBlender(DISFlow(), strength)(
+        clip.frames, Stylizer(_network(steady), block=None)(clip.frames))
+    panels, captions = [], []
+    for label, frames in rows.items():
+        change = (frames[2:] - warp(frames[1:2], clip.backward[1:])[0]).abs().mean(1, keepdim=True) * clip.visible[1:]
+        panels += [*frames.split(1), (4 * change).clamp(0, 1).expand(-1, 3, -1, -1)]
+        captions += [f"{label}: frame {i + 1}" for i in range(3)] + [f"{label}: change 2->3 (x4)"]
+    with torch.no_grad():
+        save_image(labelled_grid(panels, captions, columns=4, cell=144), DOCS / "temporal_strip.jpg", quality=85)
+
+
 def _finding(report: dict) -> str:
     """What the run shows in numbers, said plainly, including where it contradicts the study's expectation."""
     runs = [run for run in report["runs"] if "final_loss" in run]
@@ -154,6 +179,8 @@ if __name__ == "__main__":
         transfer_figure(*sys.argv[2:4])
     elif sys.argv[1:2] == ["arbitrary"]:
         arbitrary_figure(*sys.argv[2:4])
+    elif sys.argv[1:2] == ["temporal"]:
+        temporal_figure(*sys.argv[2:4])
     elif sys.argv[1:2] == ["studies"]:
         studies_page(*sys.argv[2:3])
     else:

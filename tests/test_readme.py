@@ -168,6 +168,16 @@ COMMANDS: dict[str, Run] = {
             creates=("outputs/huge_starry.jpg",)),
     "python synthesize.py --checkpoint checkpoints/starry/last.ckpt --export exports/starry": Run(
         needs={STARRY: "transfer_run"}, creates=("exports/starry/report.json",)),
+    # Flicker-free video
+    "python evaluate.py video --input clip.mp4 --stylised outputs/clip.mp4 --output outputs/clip_temporal.json": Run(
+        needs={"clip.mp4": "clip", "outputs/clip.mp4": "clip"},
+        creates=("outputs/clip_temporal.json", "outputs/clip_temporal.md")),
+    "python synthesize.py --checkpoint checkpoints/starry/last.ckpt --input clip.mp4 --output outputs/clip_blend.mp4 "
+    "--temporal blend --temporal-strength 0.5": Run(
+        needs={STARRY: "transfer_run", "clip.mp4": "clip"}, creates=("outputs/clip_blend.mp4", "outputs/clip_blend.json")),
+    "python train.py --config configs/starry.yaml --config configs/starry_cpu.yaml --model.style "
+    "../shared/data/styles/starry_night.jpg --data.folder ../shared/data/content --model.temporal_weight 1e6 "
+    "--run_name starry_temporal": Run(extra=TRANSFER_TINY, creates=("checkpoints/starry_temporal/last.ckpt",)),
     # Arbitrary-style networks
     "python train.py --config configs/adain_huang2017.yaml --data.content /data/coco/train2014 --data.styles "
     "/data/wikiart/train": Run(error="content folder not found: /data/coco/train2014"),
