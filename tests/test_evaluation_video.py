@@ -13,7 +13,7 @@ import evaluate
 from helpers import call_main, one_error_line
 from texnets.clips import make_clip
 from texnets.evaluation.video import evaluate_video
-from texnets.images import load_image
+from texnets.images import load_image, save_image
 from texnets.video import is_variable_frame_rate, write_video
 
 pytest.importorskip("cv2", reason="motion estimation needs opencv-python-headless (requirements.txt installs it)")
@@ -68,6 +68,13 @@ def test_clips_that_cannot_be_compared_are_one_line(clips, case, message, capsys
     first = clips["single"] if case == "single" else clips["input"]
     code, err = run(["video", "--input", first, "--stylised", clips[case]], capsys)
     assert code == 2 and message in one_error_line(err), err
+
+
+def test_a_still_image_is_not_a_clip(clips, tmp_path, capsys):
+    image = tmp_path / "frame.png"
+    save_image(load_image("builtin:astronaut", (48, 64)), image)
+    code, err = run(["video", "--input", clips["input"], "--stylised", image], capsys)
+    assert code == 2 and "is not a video" in one_error_line(err)
 
 
 def test_max_frames_below_two_is_one_line(clips, capsys):

@@ -18,7 +18,7 @@ import torch
 from texnets.errors import TexnetsError
 from texnets.flow import flow_estimator
 from texnets.temporal import consistency_mask, warping_error
-from texnets.video import is_variable_frame_rate, probe_video, read_frames
+from texnets.video import VIDEO_SUFFIXES, is_variable_frame_rate, is_video, probe_video, read_frames
 
 
 def _frames(path, max_size: int | None) -> Iterator[torch.Tensor]:
@@ -41,6 +41,9 @@ def evaluate_video(input_path: str | Path, stylised_path: str | Path, flow: str 
                    max_frames: int | None = None, device=None) -> dict:
     """Warping error of ``stylised_path`` and of ``input_path`` (the floor) along the input's motion."""
     paths = (Path(input_path), Path(stylised_path))
+    for path in paths:
+        if not is_video(path):
+            raise TexnetsError(f"{path} is not a video ({', '.join(VIDEO_SUFFIXES)}): evaluate.py video compares two clips")
     infos = [probe_video(path) for path in paths]
     for path, info in zip(paths, infos):
         if info.frames is not None and info.frames < 2:
