@@ -250,8 +250,9 @@ def run_video(argv: list[str]) -> int:
     outputs = report_outputs(args.output) if args.output else None
     result = evaluate_video(args.input, args.stylised, args.flow, args.max_size, args.max_frames,
                             pick_device(args.device))
+    ratio = f"{result['ratio']}x" if result["ratio"] is not None else "ratio n/a"
     print(f"warping error {result['warping_error']:.2f} (input's own, the floor: {result['floor']:.2f}; "
-          f"{result['ratio']}x) on 0..255 over {result['pairs']} frame pairs, {100 * result['reliable_pixels']:.0f}% "
+          f"{ratio}) on 0..255 over {result['pairs']} frame pairs, {100 * result['reliable_pixels']:.0f}% "
           f"of pixels with reliable motion ({result['flow']}); {result['evaluated_fps']} frames/s evaluated")
     if outputs is not None:
         json_path, md_path = outputs
@@ -261,7 +262,7 @@ def run_video(argv: list[str]) -> int:
                 [f"`{args.input}` (input: the floor)", f"{result['floor']:.3f}", f"{result['floor_lai']:.3g}",
                  str(result["frames"])]]
         write_text(f"# Temporal consistency\n\nCommand: `python evaluate.py video {' '.join(argv)}` · motion: "
-                   f"{result['flow']} · ratio to the floor: {result['ratio']}x\n\n{markdown_table(header, rows)}\n", md_path)
+                   f"{result['flow']} · ratio to the floor: {ratio}\n\n{markdown_table(header, rows)}\n", md_path)
         save_json({"command": "video", "arguments": vars(args), **result, "environment": environment()}, json_path)
         print(f"-> {json_path}, {md_path}")
     return 0

@@ -322,6 +322,12 @@ ARBITRARY_STYLE_OPTIONS = ("style", "style_weights", "mask", "levels")
 @main_guard
 def main(argv=None) -> int:
     args = parse_args(argv)
+    if not 0 <= args.temporal_strength < 1:
+        raise TexnetsError(f"--temporal-strength must be in [0, 1), not {args.temporal_strength}")
+    if args.temporal == "none" and (args.flow != "dis" or args.temporal_strength != 0.5):
+        raise TexnetsError("--flow and --temporal-strength are for --temporal blend")
+    if args.temporal != "none" and not args.input:
+        raise TexnetsError("--temporal blends consecutive video frames: pass --input VIDEO")
     if args.count < 1:
         raise TexnetsError("--count must be at least 1")
     if args.block is not None and args.block < 1:

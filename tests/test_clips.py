@@ -19,7 +19,7 @@ def test_the_clip_motion_matches_its_warp(motion):
     still = warping_error(clip.clean[:-1], clip.clean[1:], torch.zeros_like(clip.backward))
     # Along the known motion only resampling differs (measured 2-4 on 0..255 at this small size, on a detailed
     # photo); without it the frames differ 4-10x more.
-    assert float(along.max()) < 5.0, along
+    assert float(along.max()) < 6.0, along
     assert float(along.mean()) < 0.4 * float(still.mean()), (along, still)
 
 

@@ -12,7 +12,8 @@ import torch
 import evaluate
 from helpers import call_main, one_error_line
 from texnets.clips import make_clip
-from texnets.evaluation.video import evaluate_video
+from texnets.errors import TexnetsError
+from texnets.evaluation.video import _match_size, evaluate_video
 from texnets.images import load_image, save_image
 from texnets.video import is_variable_frame_rate, write_video
 
@@ -59,15 +60,24 @@ def test_the_command_prints_and_writes_a_report(clips, tmp_path, capsys):
     assert "Temporal consistency" in out.with_suffix(".md").read_text()
 
 
-@pytest.mark.parametrize("case, message", [
-    ("short", "has 6 frames but"),
-    ("wide", "must have the input's frame size"),
-    ("single", "needs at least 2"),
+@pytest.mark.parametrize("first, second, message", [
+    ("input", "short", "ends after 4 frames"),
+    ("short", "input", "has more frames than"),
+    ("input", "wide", "must have the input's frame size"),
+    ("single", "single", "needs at least 2"),
 ])
-def test_clips_that_cannot_be_compared_are_one_line(clips, case, message, capsys):
-    first = clips["single"] if case == "single" else clips["input"]
-    code, err = run(["video", "--input", first, "--stylised", clips[case]], capsys)
+def test_clips_that_cannot_be_compared_are_one_line(clips, first, second, message, capsys):
+    # Counted while decoding (container headers can disagree with the streams), so these are the streaming checks.
+    code, err = run(["video", "--input", clips[first], "--stylised", clips[second]], capsys)
     assert code == 2 and message in one_error_line(err), err
+
+
+def test_an_encoders_one_pixel_padding_is_cropped_and_more_is_refused():
+    frame = torch.rand(1, 3, 47, 63)
+    padded = torch.nn.functional.pad(frame, (0, 1, 0, 1))
+    assert torch.equal(_match_size(padded, (47, 63), ("a.mp4", "b.mp4")), frame)
+    with pytest.raises(TexnetsError, match="frame size"):
+        _match_size(torch.nn.functional.pad(frame, (0, 3)), (47, 63), ("a.mp4", "b.mp4"))
 
 
 def test_a_still_image_is_not_a_clip(clips, tmp_path, capsys):
@@ -77,9 +87,10 @@ def test_a_still_image_is_not_a_clip(clips, tmp_path, capsys):
     assert code == 2 and "is not a video" in one_error_line(err)
 
 
-def test_max_frames_below_two_is_one_line(clips, capsys):
-    code, err = run(["video", "--input", clips["input"], "--stylised", clips["input"], "--max-frames", 1], capsys)
-    assert code == 2 and "--max-frames" in one_error_line(err)
+@pytest.mark.parametrize("flag, value", [("--max-frames", 1), ("--max-size", 8)])
+def test_limits_too_small_are_one_line(clips, flag, value, capsys):
+    code, err = run(["video", "--input", clips["input"], "--stylised", clips["input"], flag, value], capsys)
+    assert code == 2 and flag in one_error_line(err)
 
 
 def write_vfr(path, stamps):

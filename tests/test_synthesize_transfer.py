@@ -324,5 +324,18 @@ def test_temporal_options_that_cannot_apply_are_one_line(checkpoint, small_photo
 
 def test_temporal_with_a_texture_network_is_one_line(tmp_path, capsys):
     texture = make_texture_checkpoint(tmp_path / "texture.ckpt")
-    code, err = run(["--checkpoint", texture, "--temporal", "blend", "--output", tmp_path / "t.png"], capsys)
+    code, err = run(["--checkpoint", texture, "--input", tmp_path / "clip.mp4", "--temporal", "blend", "--output",
+                     tmp_path / "t.png"], capsys)
     assert code == 2 and "--temporal is for networks that stylise videos" in one_error_line(err)
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["--temporal", "blend", "--export", "EXPORT"], "pass --input VIDEO"),
+    (["--flow", "raft"], "are for --temporal blend"),
+    (["--temporal-strength", "0.8"], "are for --temporal blend"),
+])
+def test_temporal_options_without_a_video_to_blend_are_one_line(checkpoint, tmp_path, argv, message, capsys):
+    argv = [str(tmp_path / "export") if arg == "EXPORT" else arg for arg in argv]
+    code, err = run(["--checkpoint", checkpoint, *argv], capsys)
+    assert code == 2 and message in one_error_line(err), err
+    assert not (tmp_path / "export").exists()

@@ -169,6 +169,7 @@ def test_adain_takes_the_temporal_term_with_its_own_styles():
     assert float(logs["total"]) == pytest.approx(float(logs["content"]) + 10.0 * float(logs["style"])
                                                  + 10.0 * float(logs["temporal"]), rel=1e-4)
     assert task.hparams.temporal["mode"] == "noise"  # plain data in the hyper-parameters
+    assert task.training_summary()["temporal"] == {"weight": 10.0, **task.perturbation.as_dict()}  # in checkpoints
     # Without the term nothing is added, nothing logged.
     _, _, plain = AdaINTask(generator={"width": 0.125}).objective(*fixed_batch())
     assert "temporal" not in plain

@@ -16,6 +16,7 @@ import torch.nn.functional as F
 from texnets.errors import TexnetsError
 
 FLOW_METHODS = ("dis", "raft")
+MIN_FLOW_SIDE = 16  # DIS refuses frames under 12 pixels a side; texnets' networks want 16 anyway
 VIDEO_EXTRA = 'pip install "texnets[video]" (opencv-python-headless)'
 
 
@@ -45,8 +46,14 @@ class DISFlow:
         self.label = f"DIS optical flow (OpenCV {cv2.__version__}, {preset} preset)"
 
     def __call__(self, a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+        if min(a.shape[-2:]) < MIN_FLOW_SIDE:
+            raise TexnetsError(f"optical flow needs frames of at least {MIN_FLOW_SIDE} pixels a side, not "
+                               f"{a.shape[-1]}x{a.shape[-2]}")
         # OpenCV's calc(I0, I1) returns flow with I0(p) ~ I1(p + flow(p)): exactly this module's convention.
-        flows = [self._dis.calc(first, second, None) for first, second in zip(_gray_uint8(a), _gray_uint8(b))]
+        try:
+            flows = [self._dis.calc(first, second, None) for first, second in zip(_gray_uint8(a), _gray_uint8(b))]
+        except self._cv2.error as exc:
+            raise TexnetsError(f"DIS optical flow failed: {str(exc).strip().splitlines()[-1][:200]}") from None
         return torch.from_numpy(np.stack(flows)).permute(0, 3, 1, 2).to(a.device, torch.float32)
 
 
@@ -84,4 +91,4 @@ def flow_estimator(method: str = "dis", device=None):
     raise TexnetsError(f"--flow must be one of {', '.join(FLOW_METHODS)}, not {method!r}")
 
 
-__all__ = ["DISFlow", "FLOW_METHODS", "RAFTFlow", "flow_estimator"]
+__all__ = ["DISFlow", "FLOW_METHODS", "MIN_FLOW_SIDE", "RAFTFlow", "flow_estimator"]

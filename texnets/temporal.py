@@ -92,8 +92,8 @@ class Perturbation:
     Args:
         mode: ``noise`` (sensor noise only: the noise-resilience term), ``warp`` (motion only) or ``compound``
             (both: Wang et al. 2020's compound regularisation).
-        noise: standard deviation of the added Gaussian noise on [0, 1] pixels; each image draws its own in
-            [noise, 2 * noise], as Wang et al.'s reference code does.
+        noise: standard deviation of the added Gaussian noise on [0, 1] pixels, drawn in [noise, 2 * noise] as
+            Wang et al.'s reference code does (theirs once per batch; here once per image).
         shift: largest global shift in pixels (uniform in [-shift, shift] on each axis, sub-pixel).
         motion: standard deviation in pixels of a smooth random flow added to the shift.
         motion_scale: the distance in pixels over which that random flow varies.
@@ -127,11 +127,13 @@ def random_flow(batch: int, height: int, width: int, shift: float, motion: float
                 generator: torch.Generator | None = None, device=None) -> torch.Tensor:
     """(B, 2, H, W): a global sub-pixel shift per image plus a smooth random field (Gaussian values on a coarse
     grid, interpolated bicubically), the kind of motion consecutive frames show."""
-    flow = (torch.rand(batch, 2, 1, 1, generator=generator) * 2 - 1) * shift
+    # Drawn where the batch lives (no host-to-device copy per step), unless a seeded CPU generator is given.
+    where = "cpu" if generator is not None else device
+    flow = (torch.rand(batch, 2, 1, 1, generator=generator, device=where) * 2 - 1) * shift
     flow = flow.expand(batch, 2, height, width).clone()
     if motion > 0:
         grid = (max(2, round(height / motion_scale) + 1), max(2, round(width / motion_scale) + 1))
-        coarse = torch.randn(batch, 2, *grid, generator=generator) * motion
+        coarse = torch.randn(batch, 2, *grid, generator=generator, device=where) * motion
         flow += F.interpolate(coarse, size=(height, width), mode="bicubic", align_corners=True)
     return flow.to(device)
 
@@ -146,8 +148,9 @@ def perturb(content: torch.Tensor, perturbation: Perturbation, generator: torch.
                            generator, content.device).to(content.dtype)
         moved, inside = warp(content, flow)
     if perturbation.adds_noise:
-        std = perturbation.noise * (1 + torch.rand(content.shape[0], 1, 1, 1, generator=generator))
-        noise = torch.randn(content.shape, generator=generator) * std
+        where = "cpu" if generator is not None else content.device
+        std = perturbation.noise * (1 + torch.rand(content.shape[0], 1, 1, 1, generator=generator, device=where))
+        noise = torch.randn(content.shape, generator=generator, device=where) * std
         moved = (moved + noise.to(content.device, content.dtype)).clamp(0, 1)
     return moved, flow, inside
 

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import contextlib
 import io
+import itertools
 import os
 import warnings
 from collections.abc import Iterable, Iterator
@@ -125,14 +126,18 @@ def probe_video(path: str | os.PathLike) -> VideoInfo:
                          codec=stream.codec_context.name)
 
 
+VFR_PACKETS = 500  # about 20 s at 25 fps
+
+
 def is_variable_frame_rate(path: str | os.PathLike, tolerance: float = 0.05) -> bool:
-    """Whether the first video stream's frames are unevenly spaced in time: the packets' timestamps are read
-    (no decoding) and their gaps compared; gaps differing by more than ``tolerance`` of the typical gap (beyond
-    one tick of rounding) make it variable."""
+    """Whether the first video stream's frames are unevenly spaced in time: the first ``VFR_PACKETS`` packets'
+    timestamps are read (no decoding, so a film is not read through first) and their gaps compared; gaps
+    differing by more than ``tolerance`` of the typical gap (beyond one tick of rounding) make it variable."""
     with _open_input(path) as container:
         stream = container.streams.video[0]
         try:
-            stamps = sorted(packet.pts for packet in container.demux(stream) if packet.pts is not None)
+            packets = (packet.pts for packet in container.demux(stream) if packet.pts is not None)
+            stamps = sorted(itertools.islice(packets, VFR_PACKETS))
         except (av.FFmpegError, OSError):
             return False  # unreadable timing is read_frames' error to report, not this check's
     gaps = np.diff(np.unique(stamps))

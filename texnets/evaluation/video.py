@@ -16,7 +16,7 @@ from pathlib import Path
 import torch
 
 from texnets.errors import TexnetsError
-from texnets.flow import flow_estimator
+from texnets.flow import MIN_FLOW_SIDE, flow_estimator
 from texnets.temporal import consistency_mask, warping_error
 from texnets.video import VIDEO_SUFFIXES, is_variable_frame_rate, is_video, probe_video, read_frames
 
@@ -44,20 +44,17 @@ def evaluate_video(input_path: str | Path, stylised_path: str | Path, flow: str 
     for path in paths:
         if not is_video(path):
             raise TexnetsError(f"{path} is not a video ({', '.join(VIDEO_SUFFIXES)}): evaluate.py video compares two clips")
+    if max_size is not None and max_size < MIN_FLOW_SIDE:
+        raise TexnetsError(f"--max-size must be at least {MIN_FLOW_SIDE}")
+    if max_frames is not None and max_frames < 2:
+        raise TexnetsError("--max-frames must be at least 2")
+    # Frame counts are taken from the decoded streams, not the containers' headers, which can disagree with them.
     infos = [probe_video(path) for path in paths]
-    for path, info in zip(paths, infos):
-        if info.frames is not None and info.frames < 2:
-            raise TexnetsError(f"{path} has {info.frames} frame: temporal consistency needs at least 2")
-    if all(info.frames for info in infos) and infos[0].frames != infos[1].frames:
-        raise TexnetsError(f"{paths[0]} has {infos[0].frames} frames but {paths[1]} has {infos[1].frames}: "
-                           "the stylised clip must be the input, frame for frame")
     for path in paths:
         if is_variable_frame_rate(path):
             warnings.warn(f"{path} has a variable frame rate: consecutive frames are unevenly spaced in time, so "
                           "the warping error mixes intervals", stacklevel=2)
     estimate = flow_estimator(flow, device)
-    if max_frames is not None and max_frames < 2:
-        raise TexnetsError("--max-frames must be at least 2")
     start = time.perf_counter()
     errors: dict[str, list[float]] = {"stylised": [], "input": [], "stylised_squared": [], "input_squared": []}
     reliable: list[float] = []
@@ -70,6 +67,9 @@ def evaluate_video(input_path: str | Path, stylised_path: str | Path, flow: str 
             raise TexnetsError(f"{paths[1]} ends after {count} frames, before {paths[0]}: the stylised clip must be "
                                "the input, frame for frame")
         styled = _match_size(styled, tuple(frame.shape[-2:]), paths)
+        if min(frame.shape[-2:]) < MIN_FLOW_SIDE:
+            raise TexnetsError(f"{paths[0]}'s frames are {frame.shape[-1]}x{frame.shape[-2]}: motion needs at least "
+                               f"{MIN_FLOW_SIDE} pixels a side")
         count += 1
         if previous is not None and previous[0].shape == frame.shape:
             backward = estimate(frame, previous[0])

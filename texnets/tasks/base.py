@@ -138,6 +138,8 @@ class GeneratorTask(pl.LightningModule):
     def training_summary(self) -> dict:
         """What the checkpoint records of the training set-up: the task's facts and its DataModule's."""
         summary = self.task_summary()
+        if self.temporal_weight > 0:
+            summary["temporal"] = {"weight": self.temporal_weight, **self.perturbation.as_dict()}
         describe = self.data("summary")
         if describe is not None:
             summary.update(describe())

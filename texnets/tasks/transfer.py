@@ -329,10 +329,7 @@ class TransferTask(GeneratorTask):
         return ("criterion.",)  # encoder weights, style statistics and the per-batch content targets
 
     def task_summary(self) -> dict:
-        summary = {"style": self.hparams.style, "style_size": self.hparams.style_size, "loss": self.hparams.loss}
-        if self.temporal_weight > 0:
-            summary["temporal"] = {"weight": self.temporal_weight, **self.perturbation.as_dict()}
-        return summary
+        return {"style": self.hparams.style, "style_size": self.hparams.style_size, "loss": self.hparams.loss}
 
     # -- objective -----------------------------------------------------------------------------------
     def objective(self, content: torch.Tensor, stylised: torch.Tensor):
