@@ -43,7 +43,7 @@ def test_flicker_shows_above_the_floor_and_the_clip_itself_sits_on_it(clips):
     itself = evaluate_video(clips["input"], clips["input"])
     assert flicker["frames"] == 6 and flicker["pairs"] == 5 and flicker["size"] == [64, 48]
     assert itself["warping_error"] == pytest.approx(itself["floor"]) and itself["ratio"] == pytest.approx(1.0)
-    assert flicker["warping_error"] > 2 * flicker["floor"], flicker  # measured ~5x
+    assert flicker["warping_error"] > 2 * flicker["floor"], flicker  # measured 6.5x
     assert flicker["warping_error_lai"] > flicker["floor_lai"]
     assert flicker["reliable_pixels"] > 0.8 and "DIS" in flicker["flow"] and flicker["fps"] == 12
 

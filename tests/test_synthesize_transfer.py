@@ -306,7 +306,8 @@ def test_temporal_blend_writes_a_steadier_video_and_reports_its_cost(checkpoint,
     assert report["temporal"]["blended_frames"] == 7 and report["temporal"]["strength"] == 0.7
     assert report["temporal"]["ms_per_frame"] > 0 and "DIS" in report["temporal"]["flow"]
     assert probe_video(blended).frames == 8
-    # Blending along the motion can only carry the previous frame forward: the flicker falls (measured ~0.6x).
+    # Blending along the motion carries the previous frame forward: the flicker falls (measured 0.38x at 1 and 2
+    # threads).
     assert evaluate_video(source, blended)["warping_error"] < 0.9 * evaluate_video(source, plain)["warping_error"]
 
 

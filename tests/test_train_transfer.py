@@ -331,7 +331,7 @@ def test_two_cpu_processes_train_in_sync(tmp_path, content, small_style):
 def test_the_temporal_term_is_added_logged_and_lowered_by_training(small_style, small_photos):
     torch.manual_seed(0)
     task = TransferTask(style=str(small_style), style_size=64, generator={"width": 0.25},
-                        style_layers=["relu1_2", "relu2_2"], content_layers=["relu2_2"], temporal_weight=1e6,
+                        style_layers=["relu1_2", "relu2_2"], content_layers=["relu2_2"], temporal_weight=1e7,
                         temporal={"mode": "compound", "noise": 0.02, "shift": 2.0, "motion": 0.5})
     task.prepare_targets("fit")
     batch = fixed_batch(small_photos)
@@ -343,7 +343,7 @@ def test_the_temporal_term_is_added_logged_and_lowered_by_training(small_style, 
 
     loss, logs = step_logs(seed=0)
     assert float(logs["total"]) == pytest.approx(
-        float(logs["content"]) + 5.0 * float(logs["style"]) + 1e6 * float(logs["temporal"]), rel=1e-4)
+        float(logs["content"]) + 5.0 * float(logs["style"]) + 1e7 * float(logs["temporal"]), rel=1e-4)
 
     def penalty() -> float:  # the same four disturbances each time
         with torch.no_grad():
@@ -356,7 +356,8 @@ def test_the_temporal_term_is_added_logged_and_lowered_by_training(small_style, 
         optimizer.zero_grad()
         loss.backward()
         optimizer.step()
-    # Measured ~0.3-0.5x; 1.0 (or more: style training sharpens the output) if the term trained nothing.
+    # Measured 0.52-0.54x on three seeds at 1 and 2 threads (with the weight at 1e6, where style still competes,
+    # 0.74x: too close to the bound); 1.0 or more (style training sharpens the output) if the term trained nothing.
     assert penalty() < 0.8 * before
 
 
