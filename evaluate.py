@@ -38,13 +38,13 @@ import torch
 import yaml
 
 from texnets import optim
-from texnets.cli import environment, layer_list, main_guard, markdown_table, parse_size, pick_device, report_path
+from texnets.cli import environment, layer_list, main_guard, parse_size, pick_device, report_path
 from texnets.errors import TexnetsError
 from texnets.evaluation import (DIVERSITY_EXTRACTORS, FID_EXTRACTORS, INCEPTION_SIFID, LPIPS_NETS, METRICS, Evaluator,
                                 MetricOptions, Reference, compare, evaluation_table, find_images)
 from texnets.evaluation.compare import COMPARE_METHODS
 from texnets.evaluation.report import print_evaluation
-from texnets.evaluation.video import evaluate_video
+from texnets.evaluation.video import evaluate_video, video_report, video_summary
 from texnets.flow import FLOW_METHODS
 from texnets.images import save_json, write_text
 from texnets.vgg import GATYS_CONTENT_LAYERS, GATYS_STYLE_LAYERS
@@ -250,19 +250,10 @@ def run_video(argv: list[str]) -> int:
     outputs = report_outputs(args.output) if args.output else None
     result = evaluate_video(args.input, args.stylised, args.flow, args.max_size, args.max_frames,
                             pick_device(args.device))
-    ratio = f"{result['ratio']}x" if result["ratio"] is not None else "ratio n/a"
-    print(f"warping error {result['warping_error']:.2f} (input's own, the floor: {result['floor']:.2f}; "
-          f"{ratio}) on 0..255 over {result['pairs']} frame pairs, {100 * result['reliable_pixels']:.0f}% "
-          f"of pixels with reliable motion ({result['flow']}); {result['evaluated_fps']} frames/s evaluated")
+    print(video_summary(result))
     if outputs is not None:
         json_path, md_path = outputs
-        header = ["clip", "warping error (0..255)", "Lai et al. E_warp", "frames"]
-        rows = [[f"`{args.stylised}` (stylised)", f"{result['warping_error']:.3f}", f"{result['warping_error_lai']:.3g}",
-                 str(result["frames"])],
-                [f"`{args.input}` (input: the floor)", f"{result['floor']:.3f}", f"{result['floor_lai']:.3g}",
-                 str(result["frames"])]]
-        write_text(f"# Temporal consistency\n\nCommand: `python evaluate.py video {' '.join(argv)}` · motion: "
-                   f"{result['flow']} · ratio to the floor: {ratio}\n\n{markdown_table(header, rows)}\n", md_path)
+        write_text(video_report(result, f"python evaluate.py video {' '.join(argv)}"), md_path)
         save_json({"command": "video", "arguments": vars(args), **result, "environment": environment()}, json_path)
         print(f"-> {json_path}, {md_path}")
     return 0

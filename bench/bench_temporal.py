@@ -79,12 +79,9 @@ def style_and_content(frames: torch.Tensor, stylised: torch.Tensor, criterion_pa
 def load_parts(checkpoint: str):
     """The network, and the training objective's encoder, style loss (with the painting's target) and
     content layers, rebuilt from the checkpoint's own hyper-parameters."""
-    from texnets.checkpoints import load_generator
     from texnets.tasks import TransferTask
-    task = TransferTask.load_from_checkpoint(checkpoint, map_location="cpu", weights_only=True)
-    task.eval()
-    loaded = load_generator(checkpoint)
-    return loaded.generator.eval(), (task.encoder, task.criterion.terms["style"], task.content_layers)
+    task = TransferTask.load_from_checkpoint(checkpoint, map_location="cpu", weights_only=True).eval()
+    return task.generator, (task.encoder, task.criterion.terms["style"], task.content_layers)
 
 
 def clips():

@@ -22,6 +22,7 @@ import torch.nn.functional as F
 
 from texnets.errors import TexnetsError
 from texnets.images import resize
+from texnets.quality import quantize
 from texnets.temporal import pixel_grid
 
 MOTIONS = ("pan", "zoom", "rotate")
@@ -77,7 +78,7 @@ def camera_noise(frames: torch.Tensor, noise: float, generator: torch.Generator 
     if noise > 0:
         std = noise * torch.sqrt((frames + 0.25) / 0.75)
         frames = frames + std * torch.randn(frames.shape, generator=generator)
-    return frames.clamp(0, 1).mul(255).round().div(255)
+    return quantize(frames)
 
 
 def make_clip(photo: torch.Tensor, frames: int = 12, size: tuple[int, int] = (112, 160), motion: str = "pan",

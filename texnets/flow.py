@@ -13,6 +13,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from texnets.color import luminance
 from texnets.errors import TexnetsError
 
 FLOW_METHODS = ("dis", "raft")
@@ -21,10 +22,9 @@ VIDEO_EXTRA = 'pip install "texnets[video]" (opencv-python-headless)'
 
 
 def _gray_uint8(frames: torch.Tensor) -> np.ndarray:
-    """(B, 3, H, W) [0, 1] -> (B, H, W) uint8 luma (Rec. 601 weights, what OpenCV's own conversion uses)."""
-    weights = torch.tensor([0.299, 0.587, 0.114], dtype=frames.dtype, device=frames.device).view(1, 3, 1, 1)
-    luma = (frames.clamp(0, 1) * weights).sum(1).mul(255).round()
-    return luma.to(torch.uint8).cpu().numpy()
+    """(B, 3, H, W) [0, 1] -> (B, H, W) uint8 luma (Rec. 601, as OpenCV's own grey conversion)."""
+    luma = luminance(frames.float().clamp(0, 1))[:, 0]
+    return luma.mul(255).round().clamp(0, 255).to(torch.uint8).cpu().numpy()
 
 
 class DISFlow:

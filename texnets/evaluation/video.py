@@ -15,6 +15,7 @@ from pathlib import Path
 
 import torch
 
+from texnets.cli import markdown_table
 from texnets.errors import TexnetsError
 from texnets.flow import MIN_FLOW_SIDE, flow_estimator
 from texnets.temporal import consistency_mask, warping_error
@@ -104,4 +105,24 @@ def evaluate_video(input_path: str | Path, stylised_path: str | Path, flow: str 
             "evaluated_fps": round(count / seconds, 2), "seconds": round(seconds, 3)}
 
 
-__all__ = ["evaluate_video"]
+def video_report(result: dict, command: str) -> str:
+    """The markdown report of ``evaluate_video``'s result: the stylised clip against its floor."""
+    ratio = f"{result['ratio']}x" if result["ratio"] is not None else "n/a"
+    rows = [[f"`{result['stylised']}` (stylised)", f"{result['warping_error']:.3f}",
+             f"{result['warping_error_lai']:.3g}", str(result["frames"])],
+            [f"`{result['input']}` (input: the floor)", f"{result['floor']:.3f}", f"{result['floor_lai']:.3g}",
+             str(result["frames"])]]
+    table = markdown_table(["clip", "warping error (0..255)", "Lai et al. E_warp", "frames"], rows)
+    return (f"# Temporal consistency\n\nCommand: `{command}` · motion: {result['flow']} · ratio to the floor: "
+            f"{ratio}\n\n{table}\n")
+
+
+def video_summary(result: dict) -> str:
+    """One line for the terminal."""
+    ratio = f"{result['ratio']}x" if result["ratio"] is not None else "ratio n/a"
+    return (f"warping error {result['warping_error']:.2f} (input's own, the floor: {result['floor']:.2f}; {ratio}) "
+            f"on 0..255 over {result['pairs']} frame pairs, {100 * result['reliable_pixels']:.0f}% of pixels with "
+            f"reliable motion ({result['flow']}); {result['evaluated_fps']} frames/s evaluated")
+
+
+__all__ = ["evaluate_video", "video_report", "video_summary"]
