@@ -258,11 +258,7 @@ def main(argv: list[str] | None = None) -> int:
         save_image(result.image, path)
         report = {
             "command": args.command, "arguments": vars(args), "run": {"layers": layers, "loss": loss},
-            "output": str(path), "steps": result.steps, "wall_seconds": round(result.seconds, 4),
-            "seconds_per_step": round(result.seconds_per_step, 5), "first_losses": result.first_losses,
-            "final_losses": result.losses, "stopped_early": result.stopped,
-            "stopped_below_threshold_at_step": result.threshold_step, "device": str(device),
-            "environment": environment(),
+            "output": str(path), **result.report(), "device": str(device), "environment": environment(),
         }
         save_json(report, report_path(path))
         results.append((label, result))

@@ -334,9 +334,7 @@ def main(argv=None) -> int:
         raise TexnetsError("--block must be at least 1")
     loaded = load_generator(args.checkpoint)
     report = {"command": " ".join(["synthesize.py", *(sys.argv[1:] if argv is None else argv)]),
-              "checkpoint": str(args.checkpoint), "model_type": loaded.model_type,
-              "checkpoint_step": loaded.global_step, "generator": loaded.metadata.get("generator"),
-              "training": loaded.metadata.get("training"), "environment": environment()}
+              "checkpoint": str(args.checkpoint), **loaded.report(), "environment": environment()}
     if args.export:
         report["export"] = export_generator(loaded.generator, args.export,
                                             extra={"checkpoint": str(args.checkpoint), "step": loaded.global_step})

@@ -304,3 +304,19 @@ def test_masks_that_leave_pixels_uncovered_warn_once(tmp_path, capsys):
                         "--size", "48", "48", "--steps", "1", "--layers", "relu1_1", "--output", tmp_path / "o.png",
                         "--quiet"], capsys)
     assert code == 0 and "leave 50% of the image uncovered" in err
+
+
+def test_a_monitor_sees_every_step_and_can_end_the_run_keeping_its_image():
+    seen = []
+
+    def monitor(step, image, loss):
+        seen.append((step, loss, image.clone()))
+        return step == 5
+
+    result = optim.synthesize_texture(load_image("builtin:brick", 48), (48, 48), SHALLOW.split(","), steps=50,
+                                      progress=False, monitor=monitor)
+    assert [step for step, _, _ in seen] == [1, 2, 3, 4, 5]
+    assert result.steps == 5 and result.stopped == "stopped at step 5 on request"
+    assert [loss for _, loss, _ in seen] == result.history
+    assert torch.equal(result.image, seen[-1][2].cpu())     # the image the monitor saw last is the one returned
+    assert result.report()["stopped_early"] == result.stopped

@@ -120,6 +120,11 @@ class LoadedGenerator:
     metadata: dict               # the checkpoint's "texnets" entry
     global_step: int | None
 
+    def report(self) -> dict:
+        """What a report says of the network that made an output (synthesize.py's and the studio's)."""
+        return {"model_type": self.model_type, "checkpoint_step": self.global_step,
+                "generator": self.metadata.get("generator"), "training": self.metadata.get("training")}
+
 
 def generator_state(checkpoint: dict, prefix: str) -> dict[str, torch.Tensor]:
     state = checkpoint.get("state_dict")

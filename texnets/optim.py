@@ -53,6 +53,13 @@ class OptimResult:
     def seconds_per_step(self) -> float:
         return self.seconds / max(self.steps, 1)
 
+    def report(self) -> dict:
+        """The run's part of a JSON report (optimize.py's and the studio's)."""
+        return {"steps": self.steps, "wall_seconds": round(self.seconds, 4),
+                "seconds_per_step": round(self.seconds_per_step, 5), "first_losses": self.first_losses,
+                "final_losses": self.losses, "stopped_early": self.stopped,
+                "stopped_below_threshold_at_step": self.threshold_step}
+
 
 def _floats(logs: dict) -> dict[str, float]:
     return {key: float(value) for key, value in logs.items()}
@@ -61,14 +68,17 @@ def _floats(logs: dict) -> dict[str, float]:
 def optimize_pixels(init: torch.Tensor, criterion: PerceptualCriterion, steps: int, optimizer: str = "lbfgs",
                     lr: float | None = None, progress: bool | str = True,
                     on_step: Callable[[int, torch.Tensor], None] | None = None,
-                    stop_below: float | None = None, stop_fraction: float | None = None) -> OptimResult:
+                    stop_below: float | None = None, stop_fraction: float | None = None,
+                    monitor: Callable[[int, torch.Tensor, float], bool | None] | None = None) -> OptimResult:
     """Minimise ``criterion`` over the pixels of ``init`` for ``steps`` iterations.
 
     One step is one L-BFGS iteration (one function evaluation), one Adam update or one SGD (momentum 0.9)
     update. Pixels are clamped to [0, 1] after every step. A non-finite loss stops the run and returns the
     last image whose loss was finite, with ``stopped`` saying so. With ``stop_below`` the run ends at the first
     step whose loss is under it (the course studies' threshold stop), with ``threshold_step`` saying when;
-    ``stop_fraction`` sets that threshold relative to the first step's loss instead.
+    ``stop_fraction`` sets that threshold relative to the first step's loss instead. ``monitor(step, image, loss)``
+    is called after every step (the studio's live view); when it returns True the run ends there, keeping that
+    image, with ``stopped`` saying so (the studio's Stop button).
     """
     if optimizer not in OPTIMIZERS:
         raise TexnetsError(f"unknown optimizer {optimizer!r}; choose one of {', '.join(OPTIMIZERS)}")
@@ -125,6 +135,9 @@ def optimize_pixels(init: torch.Tensor, criterion: PerceptualCriterion, steps: i
         bar.set_postfix(loss=f"{history[-1]:.4g}", refresh=False)
         if on_step is not None:
             on_step(step + 1, best_image)
+        if monitor is not None and monitor(step + 1, best_image, history[-1]):
+            stopped = f"stopped at step {step + 1} on request"
+            break
         if stop_fraction is not None and stop_below is None:
             stop_below = stop_fraction * history[0]
         if stop_below is not None and history[-1] < stop_below:
@@ -175,13 +188,13 @@ def synthesize_texture(exemplar: torch.Tensor, size: tuple[int, int], layers: Se
                        loss: str = "gram", steps: int = 300, optimizer: str = "lbfgs", lr: float | None = None,
                        seed: int | None = 0, encoder: VGGEncoder | dict | None = None, layer_weights=None,
                        loss_options: dict | None = None, device="cpu", progress: bool | str = True,
-                       on_step=None, stop_below: float | None = None, stop_fraction: float | None = None
-                       ) -> OptimResult:
+                       on_step=None, stop_below: float | None = None, stop_fraction: float | None = None,
+                       monitor=None) -> OptimResult:
     """Gatys et al. 2015: optimise white noise until its feature statistics match the exemplar's."""
     check_depth(size, layers)
     criterion = texture_criterion(exemplar, layers, loss, encoder, layer_weights, loss_options, device)
     init = noise_like((1, 3, *size), seed, device)
-    return optimize_pixels(init, criterion, steps, optimizer, lr, progress, on_step, stop_below, stop_fraction)
+    return optimize_pixels(init, criterion, steps, optimizer, lr, progress, on_step, stop_below, stop_fraction, monitor)
 
 
 def check_depth(size: Sequence[int], layers: Sequence[str]) -> None:
@@ -221,7 +234,7 @@ def transfer_style(content: torch.Tensor, style: torch.Tensor | Sequence[torch.T
                    encoder: VGGEncoder | dict | None = None, layer_weights="inverse_channels",
                    loss_options: dict | None = None, device="cpu", progress: bool | str = True,
                    on_step=None, stop_below: float | None = None, style_weights: Sequence[float] | None = None,
-                   masks: Sequence[torch.Tensor] | None = None) -> OptimResult:
+                   masks: Sequence[torch.Tensor] | None = None, monitor=None) -> OptimResult:
     """Gatys et al. 2016 style transfer; ``scales > 1`` runs coarse to fine, each scale starting from
     the upsampled result of the previous one; ``preserve_color`` transfers luminance only. ``stop_below``
     ends each scale once its loss falls under the threshold.
@@ -276,7 +289,8 @@ def transfer_style(content: torch.Tensor, style: torch.Tensor | Sequence[torch.T
         else:
             start = noise_like((1, 3, *size), seed, device)
         label = progress if isinstance(progress, str) or not progress else f"scale {scales - scale}/{scales}"
-        result = optimize_pixels(start, criterion, steps, optimizer, lr, label, on_step, stop_below)
+        result = optimize_pixels(start, criterion, steps, optimizer, lr, label, on_step, stop_below,
+                                 monitor=monitor)
         image, total_seconds, total_steps = result.image, total_seconds + result.seconds, total_steps + result.steps
         if result.stopped:
             break
