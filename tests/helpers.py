@@ -235,3 +235,26 @@ def make_arbitrary_checkpoint(path: Path, model_type: str = "adain_net", **confi
     torch.save({"state_dict": state, "global_step": 5,
                 "texnets": checkpoint_metadata(model_type, net.config_dict(), training={"size": 32})}, path)
     return path
+
+
+def make_solid_checkpoint(path: Path) -> Path:
+    """A checkpoint as a SolidTextureTask writes it, around ``calibrated_net()`` (3 scales)."""
+    net = calibrated_net()
+    state = {f"generator.{key}": value for key, value in net.state_dict().items()}
+    torch.save({"state_dict": state, "global_step": 5,
+                "texnets": checkpoint_metadata(net.model_type, net.config_dict(), training={"size": [24, 24, 24]})},
+               path)
+    return path
+
+
+def make_studio_runs(root: Path) -> Path:
+    """A checkpoints folder as train.py leaves it, one tiny random run per studio model type, plus one corrupt run:
+    starry (Johnson), adain (AdaIN), pebbles (texture network), marble (solid texture), broken (truncated)."""
+    makers = {"starry": make_transfer_checkpoint, "adain": make_arbitrary_checkpoint,
+              "pebbles": make_texture_checkpoint, "marble": make_solid_checkpoint}
+    for name, make in makers.items():
+        (root / name).mkdir(parents=True, exist_ok=True)
+        make(root / name / "last.ckpt")
+    (root / "broken").mkdir(exist_ok=True)
+    (root / "broken" / "last.ckpt").write_bytes((root / "starry" / "last.ckpt").read_bytes()[:300])
+    return root
