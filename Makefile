@@ -52,6 +52,7 @@ bench: $(STAMP)
 	$(PY) -m bench.bench_transfer inference
 	$(PY) -m bench.bench_transfer overhead
 	$(PY) -m bench.bench_transfer large
+	$(PY) -m bench.bench_studio
 	$(PY) -m bench.bench_transfer quality     # about 3 hours on 2 cores
 
 clean:

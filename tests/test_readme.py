@@ -10,11 +10,16 @@ imports torch); ``make test`` leaves them out and CI runs them (``make test-all`
 """
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import shutil
+import signal
+import socket
 import subprocess
 import sys
+import time
+import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -23,6 +28,7 @@ import pytest
 import torch
 from PIL import Image
 
+from helpers import make_studio_runs
 from texnets.images import load_image, resize, save_image
 from texnets.video import write_video
 
@@ -73,7 +79,8 @@ class Run:
     extra: arguments appended to the command (later flags override the README's: sizes and steps a test
         can afford); needs: files the command reads, made in the clean folder first (path -> kind, see
         ``prepare``); creates: files the command must have written; error: the one ``error:`` line expected
-        instead of success (a substring of it); env: extra environment variables.
+        instead of success (a substring of it); env: extra environment variables; serves: the command is a server
+        (app.py): it runs on a free port until its page answers and lists the runs, then gets Ctrl-C.
     """
 
     extra: str = ""
@@ -81,6 +88,7 @@ class Run:
     creates: tuple[str, ...] = ()
     error: str | None = None
     env: dict = field(default_factory=dict)
+    serves: bool = False
 
 
 TRAIN_TINY = "--trainer.max_steps 2 --trainer.enable_progress_bar false --trainer.num_sanity_val_steps 0"
@@ -111,6 +119,11 @@ COMMANDS: dict[str, Run] = {
         Run(extra="--size 64 64", needs={"checkpoints/quickstart": "texture_run"},
             creates=("outputs/quickstart.png", "outputs/quickstart.json")),
     "python -m pytest": Run(extra="--collect-only -q tests/test_images.py"),
+    # The studio (app.py): served on a free port until it answers, then stopped
+    'pip install ".[studio]"': Run(extra="--dry-run"),
+    "python app.py": Run(needs={"checkpoints": "studio_runs"}, serves=True),
+    "python app.py --checkpoints runs/ --port 8080 --max-megapixels 20": Run(needs={"runs": "studio_runs"}, serves=True),
+    "python -m pytest tests/test_studio_browser.py": Run(extra="--collect-only -q"),
     # Optimisation baselines
     "python optimize.py texture --style ../shared/data/textures/pebbles.jpg --size 256 --output out/pebbles.png":
         Run(extra=OPTIMIZE_TINY, creates=("out/pebbles.png", "out/pebbles.json")),
@@ -343,6 +356,8 @@ def prepare(repo: Path, needs: dict, runs: dict) -> None:
             frames = resize(load_image("builtin:astronaut"), (48, 64))
             batches = [torch.roll(frames, shift, dims=-1) for shift in range(0, 12, 3)]
             write_video(path, iter(batches), 8, progress=False)
+        elif kind == "studio_runs":
+            make_studio_runs(path)
         elif kind == "samples":
             for index, name in enumerate(("builtin:brick", "builtin:gravel", "builtin:grass")):
                 write_photo(path / f"sample_{index}.png", (48, 48), name)
@@ -364,6 +379,41 @@ def run_command(command: str, entry: Run, tmp_path: Path, runs: dict) -> subproc
     return subprocess.run(["bash", "-c", script], cwd=repo, env=env, capture_output=True, text=True, timeout=600)
 
 
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def serve_command(command: str, entry: Run, tmp_path: Path, runs: dict) -> tuple[int, str]:
+    """Start a server command (app.py) on a free port in a clean checkout; once its page answers and its config
+    lists the runs, send Ctrl-C. Returns (exit status, stderr)."""
+    repo = clean_checkout(tmp_path)
+    prepare(repo, entry.needs, runs)
+    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
+    port = free_port()
+    log = tmp_path / "server.log"
+    with open(log, "w") as stderr:
+        server = subprocess.Popen(["bash", "-c", f"exec {command} {entry.extra} --port {port}"], cwd=repo, env=env,
+                                  stdout=subprocess.DEVNULL, stderr=stderr)
+        try:
+            deadline, config = time.monotonic() + 180, None
+            while time.monotonic() < deadline and server.poll() is None and config is None:
+                try:
+                    with urllib.request.urlopen(f"http://127.0.0.1:{port}/config", timeout=5) as response:
+                        config = response.read().decode()
+                except OSError:
+                    time.sleep(0.5)
+            assert config is not None, f"{command}: no page on port {port}\n{log.read_text()[-3000:]}"
+            assert all(name in config for name in ("starry", "pebbles", "marble")), config[:2000]
+            server.send_signal(signal.SIGINT)
+            server.wait(timeout=60)
+        finally:
+            if server.poll() is None:
+                server.kill()
+    return server.returncode, log.read_text()
+
+
 def error_lines(stderr: str) -> list[str]:
     return [line for line in stderr.splitlines() if line.startswith("error:")]
 
@@ -379,6 +429,10 @@ def make_recipe_is_tested(output: str) -> None:
 @pytest.mark.parametrize("command", list(COMMANDS), ids=lambda command: command[:70])
 def test_readme_command(command, trained_runs, tmp_path):
     entry = COMMANDS[command]
+    if entry.serves:
+        code, stderr = serve_command(command, entry, tmp_path, trained_runs)
+        assert "Traceback" not in stderr and code in (0, 130), stderr[-3000:]
+        return
     result = run_command(command, entry, tmp_path, trained_runs)
     output = f"$ {command} {entry.extra}\n{result.stdout[-3000:]}\n{result.stderr[-3000:]}"
     assert "Traceback" not in result.stderr, output
@@ -406,6 +460,31 @@ def test_readme_python_snippets_run(tmp_path):
     blocks = readme_blocks(README.read_text(), ("python",))
     assert blocks
     for block in blocks:
-        result = subprocess.run([sys.executable, "-c", block], cwd=tmp_path, capture_output=True, text=True,
-                                timeout=300)
+        with studio_for(block, tmp_path):
+            result = subprocess.run([sys.executable, "-c", block], cwd=tmp_path, capture_output=True, text=True,
+                                    timeout=300)
         assert result.returncode == 0, f"{block}\n{result.stderr[-3000:]}"
+
+
+@contextlib.contextmanager
+def studio_for(block: str, tmp_path: Path):
+    """For a snippet that calls the studio's API: the app at the address the README gives (port 7860), serving tiny
+    runs that include the README's ``quickstart``; nothing for other snippets."""
+    if "gradio_client" not in block:
+        yield
+        return
+    from texnets.studio.catalog import Catalog
+    from texnets.studio.functions import Workspace
+    from texnets.studio.ui import build_app, launch
+    root = make_studio_runs(tmp_path / "studio_runs")
+    shutil.copytree(root / "pebbles", root / "quickstart")
+    with socket.socket() as probe:
+        if probe.connect_ex(("127.0.0.1", 7860)) == 0:
+            pytest.skip("port 7860, which the README's API snippet calls, is taken here")
+    demo = build_app(Catalog(root), Workspace(tmp_path))
+    launch(demo, "127.0.0.1", 7860, block=False)
+    try:
+        yield
+    finally:
+        demo.close()
+        demo.studio_workspace.close()
