@@ -15,7 +15,10 @@ from __future__ import annotations
 
 import argparse
 import ipaddress
+import signal
 import sys
+
+from PIL import Image
 
 from texnets.cli import main_guard, pick_device
 from texnets.errors import TexnetsError
@@ -60,20 +63,27 @@ def main(argv=None) -> int:
         raise TexnetsError(f"the studio needs Gradio ({exc.name or exc} is missing): pip install '.[studio]'") from None
     from texnets.studio.catalog import Catalog
 
-    catalog = Catalog(args.checkpoints)
+    device = pick_device(args.device)
+    catalog = Catalog(args.checkpoints, device)
     for problem in catalog.problems():
         print(f"warning: skipped {problem}", file=sys.stderr)
     print(f"{len(catalog.names(MODEL_KINDS))} runs under {args.checkpoints}", file=sys.stderr)
     if not is_loopback(args.host):
         print(f"warning: listening on {args.host}: anyone who can reach port {args.port} of this machine can use the "
               "studio (run its networks and optimisations, upload images); there is no login", file=sys.stderr)
-    demo = build_app(catalog, device=pick_device(args.device), max_megapixels=args.max_megapixels)
+    # Pillow warns above its decompression-bomb limit (about 89 MP) and refuses twice that; a larger --max-megapixels
+    # raises the limit to match, so the studio's own size check is the one that speaks.
+    Image.MAX_IMAGE_PIXELS = max(Image.MAX_IMAGE_PIXELS or 0, int(args.max_megapixels * 1e6))
+    demo = build_app(catalog, device=device, max_megapixels=args.max_megapixels)
+    # A service manager stops the app with SIGTERM: exit through the finally below, so its results are removed.
+    previous = signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     try:
         launch(demo, args.host, args.port, args.concurrency)
     except OSError as exc:
         raise TexnetsError(f"cannot serve on {args.host}:{args.port} ({str(exc).splitlines()[0]}); "
                            "try another --port") from None
     finally:
+        signal.signal(signal.SIGTERM, previous)
         demo.studio_workspace.close()
     return 0
 

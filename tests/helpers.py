@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import json
 import os
+import socket
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
@@ -258,3 +259,10 @@ def make_studio_runs(root: Path) -> Path:
     (root / "broken").mkdir(exist_ok=True)
     (root / "broken" / "last.ckpt").write_bytes((root / "starry" / "last.ckpt").read_bytes()[:300])
     return root
+
+
+def free_port() -> int:
+    """A loopback port that was free a moment ago (for a server a test starts)."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]

@@ -28,7 +28,7 @@ import pytest
 import torch
 from PIL import Image
 
-from helpers import make_studio_runs
+from helpers import free_port, make_studio_runs
 from texnets.images import load_image, resize, save_image
 from texnets.video import write_video
 
@@ -377,12 +377,6 @@ def run_command(command: str, entry: Run, tmp_path: Path, runs: dict) -> subproc
     if command.startswith("make "):  # what make would run, with the environment taken as built (-o: up to date)
         script = f"make --no-print-directory -n -o .venv/.installed {command.split()[1]}"
     return subprocess.run(["bash", "-c", script], cwd=repo, env=env, capture_output=True, text=True, timeout=600)
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 def serve_command(command: str, entry: Run, tmp_path: Path, runs: dict) -> tuple[int, str]:

@@ -11,6 +11,8 @@ import threading
 from dataclasses import dataclass
 from pathlib import Path
 
+import torch
+
 from texnets.checkpoints import LoadedGenerator, checked_metadata, load_generator, read_checkpoint
 from texnets.errors import TexnetsError
 
@@ -33,37 +35,62 @@ class Run:
 class Catalog:
     """The runs under ``root`` (scanned on creation and by ``refresh``) and a cache of their loaded generators.
 
-    Loaded generators are shared by every session; the studio only runs them in eval mode under ``no_grad`` and
-    copies one before changing it (``texnets.studio.functions``), so sharing leaks nothing between sessions.
+    Loaded generators are moved to ``device`` once and then shared by every session; the studio only runs them in
+    eval mode under ``no_grad`` and copies one before changing it (``texnets.studio.functions``), so sharing leaks
+    nothing between sessions. Each file is loaded under its own lock, so a slow load holds up only the requests for
+    that run.
     """
 
-    def __init__(self, root: str | Path):
+    def __init__(self, root: str | Path, device: torch.device | str = "cpu"):
         self.root = Path(root)
         if not self.root.is_dir():
             raise TexnetsError(f"--checkpoints {self.root} is not a folder (train.py writes runs under checkpoints/)")
-        self._lock = threading.Lock()
-        self._loaded: dict[tuple[Path, int, int], LoadedGenerator] = {}
+        self.device = torch.device(device)
+        self._lock = threading.Lock()                  # guards the dictionaries below, never held while loading
+        self._file_locks: dict[Path, threading.Lock] = {}
+        self._loaded: dict[Path, tuple[tuple, LoadedGenerator]] = {}
+        self._model_types: dict[tuple, tuple[str | None, str | None]] = {}   # file version -> (type, problem)
         self.runs: dict[str, Run] = {}
         self.refresh()
 
-    def refresh(self) -> dict[str, Run]:
-        runs = {}
-        for path in sorted(self.root.rglob(CHECKPOINT_NAME)):
-            relative = path.parent.relative_to(self.root)
-            if len(relative.parts) > MAX_DEPTH or not path.is_file():
-                continue
-            name = relative.as_posix() if relative.parts else self.root.resolve().name
+    @staticmethod
+    def _version(path: Path) -> tuple:
+        stat = path.stat()
+        return path, stat.st_mtime_ns, stat.st_size
+
+    def _model_type(self, path: Path) -> tuple[str | None, str | None]:
+        """(model type, None) or (None, why it cannot be used), read once per version of the file."""
+        if not path.resolve().is_relative_to(self.root.resolve()):
+            return None, f"{path} leads outside {self.root} (a link); the studio reads only what is under it"
+        key = self._version(path)
+        if key not in self._model_types:
             try:
-                model_type, problem = checked_metadata(read_checkpoint(path), path)["model_type"], None
+                self._model_types[key] = (checked_metadata(read_checkpoint(path), path)["model_type"], None)
             except TexnetsError as exc:
-                model_type, problem = None, str(exc)
-            runs[name] = Run(name, path, model_type, problem)
+                self._model_types[key] = (None, str(exc))
+        return self._model_types[key]
+
+    def refresh(self) -> dict[str, Run]:
+        """Scan the run folders again (a checkpoint is read only when it is new or has changed)."""
+        runs = {}
+        for depth in range(MAX_DEPTH + 1):   # level by level: never walks below MAX_DEPTH
+            for path in sorted(self.root.glob("*/" * depth + CHECKPOINT_NAME)):
+                if not path.is_file():
+                    continue
+                relative = path.parent.relative_to(self.root)
+                name = relative.as_posix() if relative.parts else self.root.resolve().name
+                runs[name] = Run(name, path, *self._model_type(path))
         self.runs = runs
         return runs
 
     def names(self, model_types) -> list[str]:
         """The usable runs whose model type is one of ``model_types``, by name."""
         return [run.name for run in self.runs.values() if run.usable and run.model_type in model_types]
+
+    def model_type(self, name) -> str | None:
+        """The model type of the usable run ``name``, or None (an unknown name, an unusable run)."""
+        run = self.runs.get(name) if isinstance(name, str) else None
+        return run.model_type if run is not None and run.usable else None
 
     def problems(self) -> list[str]:
         return [f"{run.name}: {run.problem}" for run in self.runs.values() if not run.usable]
@@ -78,18 +105,20 @@ class Catalog:
         if run.model_type not in model_types:
             raise TexnetsError(f"{run.name} holds a {run.model_type.replace('_', '-')}, which this tab does not run")
         try:
-            stat = run.path.stat()
+            version = self._version(run.path)
         except OSError:
             raise TexnetsError(f"{run.name}: its checkpoint has gone; refresh the list") from None
-        key = (run.path, stat.st_mtime_ns, stat.st_size)
         with self._lock:
-            if key not in self._loaded:
+            file_lock = self._file_locks.setdefault(run.path, threading.Lock())
+        with file_lock:
+            cached = self._loaded.get(run.path)
+            if cached is None or cached[0] != version:
                 loaded = load_generator(run.path)   # a file rewritten since the scan is checked again here
                 if loaded.model_type != run.model_type:
                     raise TexnetsError(f"{run.name} now holds a {loaded.model_type}; refresh the list")
-                self._loaded = {k: v for k, v in self._loaded.items() if k[0] != run.path}
-                self._loaded[key] = loaded
-            return self._loaded[key]
+                loaded.generator.to(self.device)
+                cached = self._loaded[run.path] = (version, loaded)
+            return cached[1]
 
 
 __all__ = ["CHECKPOINT_NAME", "Catalog", "Run"]

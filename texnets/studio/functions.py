@@ -8,12 +8,11 @@ from __future__ import annotations
 
 import copy
 import math
-import queue
 import shutil
 import tempfile
+import struct
 import threading
 import time
-import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -40,6 +39,9 @@ MAX_OPTIMIZE_SIDE = 512      # pixels optimised per side: beyond this a CPU take
 MAX_OPTIMIZE_STEPS = 2000
 MAX_TEXTURE_SIDE = 4096      # texture networks tile beyond 1024, so this is bounded by time, not memory
 MAX_SOLID_EDGE = 256         # 256³ is 50 MB of .npy and about a minute on 2 CPU cores
+MAX_ELONGATION = 4           # Optimise: the longer side at most this many times the chosen size
+KEEP_RESULTS_SECONDS = 3600  # results older than this are deleted when a new one is made (disk stays bounded)
+UPLOAD_FORMATS = ("PNG", "JPEG", "WEBP", "BMP", "TIFF", "GIF")   # what Pillow may open: no EPS (Ghostscript)
 
 
 @dataclass
@@ -48,15 +50,25 @@ class Result:
     files: list[Path]            # the downloads: the result itself, its JSON report, any extra output
     summary: str                 # one line for the page
     report: dict
+    volume: Path | None = None   # a solid texture's .npy, also among the files
 
 
 class Workspace:
-    """A private folder per app (removed by ``close``) with a fresh sub-folder per result."""
+    """A private folder per app (removed by ``close``) with a fresh sub-folder per result; results older than
+    ``keep_seconds`` are removed as new ones are made (by then Gradio has served its own copy)."""
 
-    def __init__(self, root: str | Path | None = None):
+    def __init__(self, root: str | Path | None = None, keep_seconds: float = KEEP_RESULTS_SECONDS):
         self.root = Path(tempfile.mkdtemp(prefix="texnets-studio-", dir=root))
+        self.keep_seconds = keep_seconds
 
     def folder(self, kind: str) -> Path:
+        cutoff = time.time() - self.keep_seconds
+        for old in self.root.iterdir():
+            try:
+                if old.is_dir() and old.stat().st_mtime < cutoff:
+                    shutil.rmtree(old, ignore_errors=True)
+            except OSError:   # removed by a concurrent request meanwhile
+                pass
         return Path(tempfile.mkdtemp(prefix=f"{kind}-", dir=self.root))
 
     def owns(self, path: str | Path) -> bool:
@@ -75,17 +87,17 @@ def read_upload(path: str | Path | None, what: str = "image", max_megapixels: fl
         raise TexnetsError(f"no {what}: upload one first")
     name = name or Path(path).name
     try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("error", Image.DecompressionBombWarning)
-            with Image.open(path) as pil:
-                width, height = pil.size
+        # Only the header is read here; only formats a photo comes in are opened (EPS, say, would run Ghostscript).
+        with Image.open(path, formats=UPLOAD_FORMATS) as pil:
+            width, height = pil.size
     except UnidentifiedImageError:
-        raise TexnetsError(f"the {what} {name} is not an image (unrecognised format)") from None
-    except (Image.DecompressionBombError, Image.DecompressionBombWarning):
+        raise TexnetsError(f"the {what} {name} is not an image (not {', '.join(UPLOAD_FORMATS)})") from None
+    except Image.DecompressionBombError:
         raise TexnetsError(f"the {what} {name} claims a size beyond Pillow's decompression-bomb limit; "
                            f"refused without decoding it") from None
-    except OSError as exc:
-        raise TexnetsError(f"the {what} {name} cannot be read ({str(exc).splitlines()[0][:100]})") from None
+    except (OSError, ValueError, SyntaxError, struct.error) as exc:
+        reason = str(exc).splitlines()[0][:100] if str(exc) else type(exc).__name__
+        raise TexnetsError(f"the {what} {name} cannot be read ({reason})") from None
     if width * height > max_megapixels * 1e6:
         raise TexnetsError(f"the {what} {name} is {width}x{height} ({width * height / 1e6:.1f} megapixels); "
                            f"this studio takes up to {max_megapixels:g} megapixels")
@@ -95,9 +107,11 @@ def read_upload(path: str | Path | None, what: str = "image", max_megapixels: fl
         raise TexnetsError(str(exc).replace(str(path), name)) from None
 
 
-def report_header(run: str, endpoint: str) -> dict:
-    """Where a result came from: the run (a folder name under --checkpoints), the endpoint and the machine."""
-    return {"app": "texnets studio", "endpoint": endpoint, "checkpoint": run, "environment": environment()}
+def report_header(run: str | None, endpoint: str) -> dict:
+    """Where a result came from: the run (a folder name under --checkpoints; None for an optimisation), the endpoint
+    and the machine."""
+    header = {"app": "texnets studio", "endpoint": endpoint, "environment": environment()}
+    return header if run is None else {**header, "checkpoint": run}
 
 
 def _finish(folder: Path, image: Path, report: dict, summary: str, extra: list[Path] = ()) -> Result:
@@ -136,19 +150,19 @@ def stylize(catalog: Catalog, workspace: Workspace, run: str, photo: torch.Tenso
 class LiveState:
     """One webcam session: the frame size that keeps up with ``budget_ms`` and the network bound to its style.
 
-    Each frame is scaled so its longer side is ``side``; after each frame ``side`` moves towards the size whose
-    time would be the budget (time grows with the pixel count, so by the square root of the ratio), by at most
-    25% a frame so one slow frame does not halve the picture."""
+    Each frame is scaled down so its longer side is at most ``side``; after each frame ``side`` moves towards the
+    size whose time would be the budget (time grows with the pixel count, so by the square root of the ratio), by
+    at most 25% a frame so one slow frame does not halve the picture, and never beyond the camera's own size."""
     side: int = 256
     budget_ms: float = 120.0
     last_ms: float | None = None
     network: tuple | None = None    # (key, network): rebuilt when the run, style or alpha change
     style: tuple | None = None      # (upload path, decoded style image): the style is decoded once
 
-    def adapt(self, milliseconds: float) -> None:
+    def adapt(self, milliseconds: float, largest: int = 1024) -> None:
         self.last_ms = milliseconds
         factor = min(1.25, max(0.8, math.sqrt(self.budget_ms / max(milliseconds, 1e-3))))
-        self.side = int(min(1024, max(64, round(self.side * factor / 16) * 16)))
+        self.side = int(min(largest, 1024, max(64, round(self.side * factor / 16) * 16)))
 
 
 def stylize_frame(catalog: Catalog, run: str, frame: np.ndarray, state: LiveState, style: torch.Tensor | None = None,
@@ -157,20 +171,18 @@ def stylize_frame(catalog: Catalog, run: str, frame: np.ndarray, state: LiveStat
     """One webcam frame (H, W, 3) uint8 -> the stylised frame, at the size ``state`` says keeps up, and a status
     line with the milliseconds it took."""
     loaded = catalog.load(run, model_types(STYLIZE))
-    key = (run, id(loaded), style_key, alpha)
+    key = (run, loaded, style_key, alpha)   # the loaded object itself: a reloaded checkpoint is a new one
     if state.network is None or state.network[0] != key:
         state.network = (key, MODEL_KINDS[loaded.model_type].network(loaded, style, alpha))
     if frame.ndim != 3 or frame.shape[-1] < 3:
         raise TexnetsError("a webcam frame must be an RGB image")
     image = torch.from_numpy(np.array(frame[..., :3])).permute(2, 0, 1).float().div(255).unsqueeze(0)   # a copy: writable
-    height, width = image.shape[-2:]
-    scale = state.side / max(height, width)
-    image = resize(image, (max(16, round(height * scale)), max(16, round(width * scale))))
-    stylizer = Stylizer(state.network[1], device, block=None, preserve_color=preserve_color)
+    stylizer = Stylizer(state.network[1], device, block=None, preserve_color=preserve_color, max_size=state.side)
+    image = stylizer.downscale(image)
     start = time.perf_counter()
     output = stylizer(image)
     milliseconds = 1000 * (time.perf_counter() - start)
-    state.adapt(milliseconds)
+    state.adapt(milliseconds, largest=max(frame.shape[:2]))
     status = f"{image.shape[-1]}x{image.shape[-2]}: {milliseconds:.0f} ms per frame (next frame {state.side} px)"
     return to_uint8(output).permute(1, 2, 0).numpy(), status
 
@@ -194,7 +206,7 @@ def sample_texture(catalog: Catalog, workspace: Workspace, run: str, seed: int =
         generator = copy.deepcopy(generator)
         generator.set_padding("circular")
     start = time.perf_counter()
-    image = generate(generator.to(device), size, seed=int(seed), samples=[0], block=1024, device=device)
+    image = generate(generator, size, seed=int(seed), samples=[0], block=1024, device=device)
     synchronize(device)
     seconds = time.perf_counter() - start
     folder = workspace.folder("texture")
@@ -225,23 +237,26 @@ def sample_solid(catalog: Catalog, workspace: Workspace, run: str, seed: int = 0
     edge = int(edge)
     if not 1 <= edge <= MAX_SOLID_EDGE:
         raise TexnetsError(f"a solid texture's edge is between 1 and {MAX_SOLID_EDGE} voxels here, not {edge}")
+    if axis not in AXES:   # checked before the volume is made
+        raise TexnetsError(f"the slice axis is one of {', '.join(AXES)}, not {axis!r}")
+    depth = edge // 2 if depth is None else int(min(max(int(depth), 0), edge - 1))
     size = check_volume_size([edge])
     folder = workspace.folder("solid")
     volume_path = folder / "solid.npy"
     start = time.perf_counter()
-    result = generate_volume(loaded.generator.to(device), size, seed=int(seed), block=128, device=device,
-                             path=volume_path)
+    result = generate_volume(loaded.generator, size, seed=int(seed), block=128, device=device, path=volume_path)
     seconds = time.perf_counter() - start
     preview = save_slice_preview(result["slices"], folder / "solid_slices.png")
-    depth = edge // 2 if depth is None else depth
     slice_path = folder / f"slice_{axis}.png"
     save_image(torch.from_numpy(solid_slice(volume_path, axis, depth)).permute(2, 0, 1).float().div(255).unsqueeze(0),
                slice_path)
     report = {**report_header(run, "/sample_solid"), **loaded.report(), "size": list(size),
-              "seed": int(seed), "slice": {"axis": axis, "depth": int(min(max(depth, 0), edge - 1))},
+              "seed": int(seed), "slice": {"axis": axis, "depth": depth},
               "layout": "(D, H, W, 3) uint8 = z, y, x, RGB", "seconds": round(seconds, 4), "device": str(device)}
-    return _finish(folder, slice_path, report, f"{edge}³ voxels in {seconds:.2f} s; slice {axis} = {depth}",
-                   [volume_path, preview])
+    result = _finish(folder, slice_path, report, f"{edge}³ voxels in {seconds:.2f} s; slice {axis} = {depth}",
+                     [volume_path, preview])
+    result.volume = volume_path
+    return result
 
 
 # --------------------------------------------------------------------------------------------------
@@ -269,6 +284,8 @@ class Optimization:
     seed: int = 0
     device: torch.device = torch.device("cpu")
     stopping: threading.Event = field(default_factory=threading.Event)
+    worker: threading.Thread | None = None
+    HEARTBEAT_SECONDS = 0.5   # how often ``updates`` yields when nothing new came: a closed tab is noticed soon
 
     def __post_init__(self):
         if self.method not in OPTIMIZE_METHODS:
@@ -282,20 +299,28 @@ class Optimization:
         if not 1 <= int(self.steps) <= MAX_OPTIMIZE_STEPS:
             raise TexnetsError(f"the steps are between 1 and {MAX_OPTIMIZE_STEPS}, not {self.steps}")
         self.size, self.steps, self.every = int(self.size), int(self.steps), max(1, int(self.every))
+        # The size sets the shorter side: a long thin image would still be huge on its longer side.
+        for name, image in (("texture or style image", self.exemplar), ("content photo", self.content)):
+            if image is not None and max(image.shape[-2:]) > MAX_ELONGATION * min(image.shape[-2:]):
+                raise TexnetsError(f"the {name} is {image.shape[-1]}x{image.shape[-2]}: more than {MAX_ELONGATION} "
+                                   "times as long as it is wide; crop it first")
 
     def stop(self) -> None:
         self.stopping.set()
 
-    def _run(self, updates: queue.Queue) -> None:
+    def _run(self, channel: _Latest) -> None:
         history: list[float] = []
 
         def monitor(step: int, image: torch.Tensor, loss: float) -> bool:
             history.append(loss)
             if step % self.every == 0 and step < self.steps:
-                updates.put(Progress(step, image.detach().cpu().clone(), list(history)))
+                channel.offer(Progress(step, image.detach().cpu().clone(), list(history)))
             return self.stopping.is_set()
 
         try:
+            # As optimize.py: the seed fixes the noise start and any random projection (sliced Wasserstein); the
+            # studio runs one optimisation at a time, so seeding the global generator affects only this run.
+            torch.manual_seed(self.seed)
             # Gatys et al.: average pooling for textures, max pooling for style transfer (as optimize.py).
             if self.method == "texture":
                 exemplar = resize(self.exemplar, self.size)
@@ -309,25 +334,27 @@ class Optimization:
                 result = optim.transfer_style(content, style, loss=self.loss, steps=self.steps, seed=self.seed,
                                               encoder={"pooling": "max"}, device=self.device, progress=False,
                                               monitor=monitor)
-            updates.put(result)
+            channel.finish(result)
         except Exception as exc:   # handed to the page's thread, which shows TexnetsErrors and re-raises the rest
-            updates.put(exc)
+            channel.finish(exc)
 
-    def updates(self, workspace: Workspace) -> Iterator[Progress]:
-        """Run in a worker thread and yield a ``Progress`` every ``every`` steps, then a last one with the result."""
-        pending: queue.Queue = queue.Queue()
-        worker = threading.Thread(target=self._run, args=(pending,), daemon=True, name="texnets-optimize")
-        worker.start()
+    def updates(self, workspace: Workspace) -> Iterator[Progress | None]:
+        """Run in a worker thread and yield the newest ``Progress`` (every ``every`` steps, skipping any the caller
+        was too slow to take), ``None`` when nothing new came for ``HEARTBEAT_SECONDS``, and a last ``Progress``
+        with the result."""
+        channel = _Latest()
+        self.worker = threading.Thread(target=self._run, args=(channel,), daemon=True, name="texnets-optimize")
+        self.worker.start()
         try:
             while True:
-                item = pending.get()
-                if isinstance(item, Progress):
-                    yield item
+                progress, final = channel.take(self.HEARTBEAT_SECONDS)
+                if final is None:
+                    yield progress
                     continue
-                worker.join()
-                if isinstance(item, Exception):
-                    raise item
-                yield Progress(item.steps, item.image, list(item.history), self._finish(workspace, item))
+                self.worker.join()
+                if isinstance(final, Exception):
+                    raise final
+                yield Progress(final.steps, final.image, list(final.history), self._finish(workspace, final))
                 return
         finally:
             # A caller that stops listening (a closed browser tab) must not leave the optimisation running.
@@ -336,16 +363,45 @@ class Optimization:
     def _finish(self, workspace: Workspace, result: optim.OptimResult) -> Result:
         folder = workspace.folder("optimize")
         path = save_image(result.image, folder / f"{self.method}.png")
-        report = {"app": "texnets studio", "endpoint": "/optimize", "command": self.method,
+        layers = GATYS_TEXTURE_LAYERS if self.method == "texture" else GATYS_STYLE_LAYERS
+        report = {**report_header(None, "/optimize"), "command": self.method,
                   "arguments": {"size": self.size, "steps": self.steps, "loss": self.loss, "seed": self.seed,
-                                "layers": list(GATYS_TEXTURE_LAYERS if self.method == "texture"
-                                               else GATYS_STYLE_LAYERS),
-                                "optimizer": "lbfgs"},
-                  **result.report(), "device": str(self.device), "environment": environment()}
+                                "layers": list(layers), "optimizer": "lbfgs"},
+                  **result.report(), "device": str(self.device)}
         stopped = f", {result.stopped}" if result.stopped else ""
         summary = (f"loss {result.first_losses['total']:.4g} -> {result.losses['total']:.4g} in {result.steps} steps, "
                    f"{result.seconds:.1f} s{stopped}")
         return _finish(folder, path, report, summary)
+
+
+class _Latest:
+    """Worker -> page: only the newest progress is kept (a fast worker never queues images the page has not shown),
+    and the final result or error is never dropped."""
+
+    def __init__(self):
+        self._ready = threading.Condition()
+        self._progress: Progress | None = None
+        self._final = None
+
+    def offer(self, progress: Progress) -> None:
+        with self._ready:
+            self._progress = progress
+            self._ready.notify()
+
+    def finish(self, final) -> None:
+        with self._ready:
+            self._final = final
+            self._ready.notify()
+
+    def take(self, timeout: float) -> tuple[Progress | None, object]:
+        """(the newest progress or None, the final result or None), waiting up to ``timeout`` for either."""
+        with self._ready:
+            if self._progress is None and self._final is None:
+                self._ready.wait(timeout)
+            progress, self._progress = self._progress, None
+            if progress is not None:
+                return progress, None
+            return None, self._final
 
 
 __all__ = ["LiveState", "MAX_OPTIMIZE_SIDE", "MAX_SOLID_EDGE", "MAX_TEXTURE_SIDE", "OPTIMIZE_METHODS", "Optimization",

@@ -43,7 +43,7 @@ BUILTIN_DEFAULTS = {"photo": "coffee", "texture": "immunohistochemistry", "style
 def shown_in_page(function):
     """One ``gr.Error`` message per ``TexnetsError``, for plain and generator functions alike."""
     def message(exc: TexnetsError) -> gr.Error:
-        return gr.Error(html.escape(str(exc)), print_exception=False)
+        return gr.Error(html.escape(str(exc), quote=False), print_exception=False)
 
     if inspect.isgeneratorfunction(function):
         @functools.wraps(function)
@@ -118,33 +118,41 @@ def build_app(catalog: Catalog, workspace: studio.Workspace | None = None, devic
         image, photo_name = image_input(photo, "photo")
         if image is None:
             raise TexnetsError("no photo: upload one first")
-        kind = MODEL_KINDS.get(catalog.runs[run].model_type) if run in catalog.runs else None
-        style_image, style_name = image_input(style, "style image") if kind and STYLE_IMAGE in kind.controls \
-            else (None, None)
+        style_image, style_name = image_input(style, "style image") if STYLE_IMAGE in controls(run) else (None, None)
         result = studio.stylize(catalog, workspace, run, image, style_image, float(alpha), bool(preserve_color),
                                 int(max_size or 0) or None, device, photo_name, style_name)
         return result_outputs(result)
 
     @shown_in_page
-    def stylize_live(frame, run, style, alpha, preserve_color, state: studio.LiveState):
-        # Webcam frames arrive decoded (Gradio encodes them itself), so this event keeps Gradio's preprocessing.
+    def stylize_live(frame, run, alpha, preserve_color, state: studio.LiveState):
+        # Webcam frames arrive decoded (Gradio encodes them itself), so this event keeps Gradio's preprocessing; the
+        # style image is not among its inputs: remember_style reads it, once, when it changes.
         if frame is None or not run:
             return None, "", state
         if frame.size > max_megapixels * 1e6 * 3:
             raise TexnetsError(f"a webcam frame over {max_megapixels:g} megapixels")
-        kind = MODEL_KINDS.get(catalog.runs[run].model_type) if run in catalog.runs else None
-        style_path = upload_path(style)[0] if kind and STYLE_IMAGE in kind.controls else None
-        if style_path and (state.style is None or state.style[0] != style_path):   # decoded once per style image
-            state.style = (style_path, studio.read_upload(style_path, "style image", max_megapixels))
-        style_image = state.style[1] if style_path else None
+        needs_style = STYLE_IMAGE in controls(run)
+        if needs_style and state.style is None:   # said in the status line, not in a message every frame
+            return None, "this network needs a style image: add one above", state
+        style_path, style_image = state.style if needs_style else (None, None)
         output, status = studio.stylize_frame(catalog, run, frame, state, style_image, style_path, float(alpha),
                                               bool(preserve_color), device)
         return output, status, state
 
+    @shown_in_page
+    def remember_style(style, state: studio.LiveState):
+        path, name = upload_path(style)
+        state.style = (path, studio.read_upload(path, "style image", max_megapixels, name)) if path else None
+        return state
+
+    def controls(run) -> frozenset[str]:
+        """The optional controls of the run's model type (none for an unknown run)."""
+        model_type = catalog.model_type(run)
+        return MODEL_KINDS[model_type].controls if model_type in MODEL_KINDS else frozenset()
+
     def stylize_controls(run):
-        kind = MODEL_KINDS.get(catalog.runs[run].model_type) if run in catalog.runs else None
-        controls = kind.controls if kind else frozenset()
-        return [gr.update(visible=name in controls) for name in (STYLE_IMAGE, ALPHA, PRESERVE_COLOR, MAX_SIZE)]
+        shown = controls(run)
+        return [gr.update(visible=name in shown) for name in (STYLE_IMAGE, ALPHA, PRESERVE_COLOR, MAX_SIZE)]
 
     # ---------------------------------------------------------------------------------------------- Textures
     @shown_in_page
@@ -155,7 +163,7 @@ def build_app(catalog: Catalog, workspace: studio.Workspace | None = None, devic
     @shown_in_page
     def sample_solid(run, seed, edge, axis, depth, state: dict):
         result = studio.sample_solid(catalog, workspace, run, int(seed), int(edge), axis, int(depth), device)
-        return (*result_outputs(result), {**state, "volume": str(result.files[1])})
+        return (*result_outputs(result), {**state, "volume": str(result.volume)})
 
     @shown_in_page
     def slice_solid(axis, depth, state: dict):
@@ -165,8 +173,7 @@ def build_app(catalog: Catalog, workspace: studio.Workspace | None = None, devic
         return studio.solid_slice(volume, axis, int(depth))
 
     def texture_controls(run):
-        kind = MODEL_KINDS.get(catalog.runs[run].model_type) if run in catalog.runs else None
-        return gr.update(visible=bool(kind and TILE in kind.controls))
+        return gr.update(visible=TILE in controls(run))
 
     # ---------------------------------------------------------------------------------------------- Optimise
     @shown_in_page
@@ -178,7 +185,12 @@ def build_app(catalog: Catalog, workspace: studio.Workspace | None = None, devic
         run = studio.Optimization(method, exemplar_image, content_image, int(size), int(steps), int(every), loss,
                                   int(seed), device)
         state = {**state, "run": run}
+        keep = gr.skip()
+        yield keep, keep, "starting ...", None, state       # from here on, Stop reaches this run
         for progress in run.updates(workspace):
+            if progress is None:                            # nothing new: lets Gradio close the run if the tab has gone
+                yield keep, keep, keep, keep, state
+                continue
             image = to_uint8(progress.image).permute(1, 2, 0).numpy()
             if progress.result is None:
                 yield image, loss_frame(progress.history), f"step {progress.step} of {run.steps} ...", None, state
@@ -206,7 +218,8 @@ def build_app(catalog: Catalog, workspace: studio.Workspace | None = None, devic
         choices = run_choices(catalog, tab)
         return choices[0][1] if choices else None
 
-    with gr.Blocks(title="texnets studio") as demo:
+    # No usage statistics leave this machine; Gradio's own copies of results are deleted after an hour.
+    with gr.Blocks(title="texnets studio", analytics_enabled=False, delete_cache=(600, 3600)) as demo:
         gr.Markdown(f"## texnets studio\nRuns under `{html.escape(str(catalog.root))}`, read with "
                     f"`weights_only=True`. Uploads up to {max_megapixels:g} megapixels. Device: {device}.")
         with gr.Row():
@@ -320,9 +333,11 @@ def build_app(catalog: Catalog, workspace: studio.Workspace | None = None, devic
                              api_name="stylize", **raw)
         stylize_run.change(stylize_controls, [stylize_run], [style, alpha, preserve, max_size], api_name="controls",
                            api_visibility=HIDDEN, queue=False)
-        webcam.stream(stylize_live, [webcam, stylize_run, style, alpha, preserve, live_state],
+        webcam.stream(stylize_live, [webcam, stylize_run, alpha, preserve, live_state],
                       [live, live_status, live_state], api_name="live", api_visibility=HIDDEN,
-                      stream_every=WEBCAM_FRAME_SECONDS, time_limit=600, concurrency_limit=1)
+                      stream_every=WEBCAM_FRAME_SECONDS, time_limit=600)
+        style.change(remember_style, [style, live_state], [live_state], api_name="live_style",
+                     api_visibility=HIDDEN, **raw)
         texture_button.click(sample_texture, [texture_run, texture_seed, texture_height, texture_width, tile],
                              [texture, texture_summary, texture_files], api_name="sample_texture")
         texture_run.change(texture_controls, [texture_run], [tile], api_name="texture_controls",
@@ -345,6 +360,7 @@ def build_app(catalog: Catalog, workspace: studio.Workspace | None = None, devic
                              api_visibility=HIDDEN)
         demo.load(stylize_controls, [stylize_run], [style, alpha, preserve, max_size], api_visibility=HIDDEN)
         demo.load(texture_controls, [texture_run], [tile], api_visibility=HIDDEN)
+        demo.load(remember_style, [style, live_state], [live_state], api_visibility=HIDDEN, **raw)
     demo.studio_workspace = workspace
     return demo
 
