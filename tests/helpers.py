@@ -1,6 +1,7 @@
 """Helpers shared by the test modules (no test module imports another)."""
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import socket
@@ -266,3 +267,20 @@ def free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         return probe.getsockname()[1]
+
+
+@contextlib.contextmanager
+def served_studio(runs: Path, scratch: Path, port: int | None = None):
+    """The studio over the runs in ``runs``, served on loopback (``port``, else a free one), writing its results under
+    ``scratch``; yields its address and stops it at the end."""
+    from texnets.studio.catalog import Catalog
+    from texnets.studio.functions import Workspace
+    from texnets.studio.ui import build_app, launch
+    demo = build_app(Catalog(runs), Workspace(scratch))
+    port = port or free_port()
+    launch(demo, "127.0.0.1", port, block=False)
+    try:
+        yield f"http://127.0.0.1:{port}/"
+    finally:
+        demo.close()
+        demo.studio_workspace.close()

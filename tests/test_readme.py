@@ -28,7 +28,7 @@ import pytest
 import torch
 from PIL import Image
 
-from helpers import free_port, make_studio_runs
+from helpers import free_port, make_studio_runs, served_studio
 from texnets.images import load_image, resize, save_image
 from texnets.video import write_video
 
@@ -467,18 +467,10 @@ def studio_for(block: str, tmp_path: Path):
     if "gradio_client" not in block:
         yield
         return
-    from texnets.studio.catalog import Catalog
-    from texnets.studio.functions import Workspace
-    from texnets.studio.ui import build_app, launch
     root = make_studio_runs(tmp_path / "studio_runs")
     shutil.copytree(root / "pebbles", root / "quickstart")
     with socket.socket() as probe:
         if probe.connect_ex(("127.0.0.1", 7860)) == 0:
             pytest.skip("port 7860, which the README's API snippet calls, is taken here")
-    demo = build_app(Catalog(root), Workspace(tmp_path))
-    launch(demo, "127.0.0.1", 7860, block=False)
-    try:
+    with served_studio(root, tmp_path, port=7860):
         yield
-    finally:
-        demo.close()
-        demo.studio_workspace.close()

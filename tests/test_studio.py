@@ -16,7 +16,7 @@ import torch
 from PIL import Image
 
 import app as app_front_door
-from helpers import call_main, free_port, make_studio_runs, one_error_line
+from helpers import call_main, make_studio_runs, one_error_line, served_studio
 from texnets.errors import TexnetsError
 from texnets.generators import GENERATORS
 from texnets.images import load_image, save_image
@@ -285,13 +285,8 @@ def test_the_webcam_frame_size_adapts_to_the_time_budget(catalog):
 
 @pytest.fixture(scope="module")
 def server(runs, tmp_path_factory):
-    from texnets.studio.ui import build_app, launch
-    demo = build_app(Catalog(runs), studio.Workspace(tmp_path_factory.mktemp("studio")))
-    port = free_port()
-    launch(demo, "127.0.0.1", port, block=False)
-    yield f"http://127.0.0.1:{port}/"
-    demo.close()
-    demo.studio_workspace.close()
+    with served_studio(runs, tmp_path_factory.mktemp("studio")) as address:
+        yield address
 
 
 @pytest.fixture(scope="module")

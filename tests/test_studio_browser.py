@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from helpers import free_port, make_studio_runs
+from helpers import make_studio_runs, served_studio
 from texnets.images import load_image, save_image
 
 pytest.importorskip("gradio", reason="the studio tests need the [studio] extra (gradio)")
@@ -37,16 +37,9 @@ TIMEOUT_MS = 60_000
 
 @pytest.fixture(scope="module")
 def studio_url(tmp_path_factory):
-    from texnets.studio.catalog import Catalog
-    from texnets.studio.functions import Workspace
-    from texnets.studio.ui import build_app, launch
-    root = os.environ.get("TEXNETS_STUDIO_CHECKPOINTS") or make_studio_runs(tmp_path_factory.mktemp("checkpoints"))
-    demo = build_app(Catalog(root), Workspace(tmp_path_factory.mktemp("studio")))
-    port = free_port()
-    launch(demo, "127.0.0.1", port, block=False)
-    yield f"http://127.0.0.1:{port}/"
-    demo.close()
-    demo.studio_workspace.close()
+    runs = os.environ.get("TEXNETS_STUDIO_CHECKPOINTS") or make_studio_runs(tmp_path_factory.mktemp("checkpoints"))
+    with served_studio(Path(runs), tmp_path_factory.mktemp("studio")) as address:
+        yield address
 
 
 @pytest.fixture(scope="module")

@@ -91,6 +91,19 @@ def builtin_files(folder: Path) -> dict[str, str]:
     return paths
 
 
+def result_column(label: str, name: str, downloads: str, middle: gr.Component | None = None
+                  ) -> tuple[gr.Image, gr.Markdown, gr.File]:
+    """A tab's right-hand column: the result image (``#<name>-output``), ``middle`` if any (rendered here), a line
+    saying what was done (``#<name>-summary``) and the downloads (``#<name>-files``)."""
+    image = gr.Image(label=label, format="png", interactive=False, height=OUTPUT_HEIGHT, elem_id=f"{name}-output",
+                     elem_classes="texnets-output")
+    if middle is not None:
+        middle.render()
+    summary = gr.Markdown(elem_id=f"{name}-summary")
+    files = gr.File(label=downloads, file_count="multiple", elem_id=f"{name}-files")
+    return image, summary, files
+
+
 def loss_frame(history: list[float]) -> pd.DataFrame:
     steps = np.arange(1, len(history) + 1)
     return pd.DataFrame({"step": steps, "log10 loss": np.log10(np.maximum(np.asarray(history, float), 1e-30))})
@@ -242,12 +255,8 @@ def build_app(catalog: Catalog, workspace: studio.Workspace | None = None, devic
                                          "(0: full resolution)", visible=False)
                     stylize_button = gr.Button("Stylise", variant="primary", elem_id="stylize-button")
                 with gr.Column():
-                    stylized = gr.Image(label="Stylised", format="png", interactive=False, height=OUTPUT_HEIGHT,
-                                        elem_id="stylize-output",
-                                        elem_classes="texnets-output")
-                    stylize_summary = gr.Markdown(elem_id="stylize-summary")
-                    stylize_files = gr.File(label="Downloads: image and JSON report", file_count="multiple",
-                                            elem_id="stylize-files")
+                    stylized, stylize_summary, stylize_files = result_column("Stylised", "stylize",
+                                                                             "Downloads: image and JSON report")
             with gr.Accordion("Webcam: live stylisation", open=False):
                 gr.Markdown("The frame size adapts so each frame takes about "
                             f"{studio.LiveState().budget_ms:.0f} ms on this machine.")
@@ -271,11 +280,8 @@ def build_app(catalog: Catalog, workspace: studio.Workspace | None = None, devic
                     tile = gr.Checkbox(label="tile (wraps around seamlessly)")
                     texture_button = gr.Button("Sample", variant="primary", elem_id="texture-button")
                 with gr.Column():
-                    texture = gr.Image(label="Texture", format="png", interactive=False, height=OUTPUT_HEIGHT,
-                                       elem_id="texture-output",
-                                       elem_classes="texnets-output")
-                    texture_summary = gr.Markdown()
-                    texture_files = gr.File(label="Downloads", file_count="multiple")
+                    texture, texture_summary, texture_files = result_column("Texture", "texture",
+                                                                            "Downloads: image and JSON report")
             gr.Markdown("### Solid texture")
             with gr.Row():
                 with gr.Column():
@@ -287,12 +293,8 @@ def build_app(catalog: Catalog, workspace: studio.Workspace | None = None, devic
                     depth = gr.Slider(0, 63, 32, step=1, label="slice depth")
                     solid_button = gr.Button("Sample the volume", variant="primary", elem_id="solid-button")
                 with gr.Column():
-                    solid = gr.Image(label="Slice", format="png", interactive=False, height=OUTPUT_HEIGHT,
-                                     elem_id="solid-output",
-                                     elem_classes="texnets-output")
-                    solid_summary = gr.Markdown()
-                    solid_files = gr.File(label="Downloads: volume (.npy), slices and JSON report",
-                                          file_count="multiple")
+                    solid, solid_summary, solid_files = result_column(
+                        "Slice", "solid", "Downloads: volume (.npy), slices and JSON report")
             solid_state = gr.State({})
 
         with gr.Tab("Optimise", id="optimize"):
@@ -318,12 +320,9 @@ def build_app(catalog: Catalog, workspace: studio.Workspace | None = None, devic
                         optimize_button = gr.Button("Run", variant="primary", elem_id="optimize-button")
                         stop_button = gr.Button("Stop", variant="stop", elem_id="optimize-stop")
                 with gr.Column():
-                    optimized = gr.Image(label="Current image", format="png", interactive=False, height=OUTPUT_HEIGHT,
-                                         elem_id="optimize-output",
-                                         elem_classes="texnets-output")
-                    curve = gr.LinePlot(x="step", y="log10 loss", label="loss", height=220)
-                    optimize_summary = gr.Markdown(elem_id="optimize-summary")
-                    optimize_files = gr.File(label="Downloads", file_count="multiple")
+                    curve = gr.LinePlot(x="step", y="log10 loss", label="loss", height=220, render=False)
+                    optimized, optimize_summary, optimize_files = result_column(
+                        "Current image", "optimize", "Downloads: image and JSON report", middle=curve)
             optimize_state = gr.State({})
 
         # Events. Image inputs reach the functions undecoded (preprocess=False): texnets reads them.
