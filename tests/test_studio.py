@@ -68,6 +68,15 @@ def test_every_model_kind_is_a_generator_and_every_stylize_kind_builds_a_network
         assert (kind.network is not None) == (kind.tab == STYLIZE), name
 
 
+def test_a_large_style_image_is_brought_to_the_default_style_size(catalog):
+    loaded = catalog.load("adain", MODEL_KINDS)
+    large = torch.rand(1, 3, 600, 700)
+    bound = MODEL_KINDS["adain_net"].network(loaded, large, 1.0)
+    assert tuple(bound.style_images[0].shape[-2:]) == (512, 597)     # as synthesize.py --style-size 512
+    small = torch.rand(1, 3, 40, 50)
+    assert MODEL_KINDS["adain_net"].network(loaded, small, 1.0).style_images[0].shape == small.shape   # not enlarged
+
+
 def test_catalog_lists_runs_by_name_and_type_and_reports_the_corrupt_one(catalog):
     assert {name: run.model_type for name, run in catalog.runs.items() if run.usable} == {
         "starry": "transformer_net", "adain": "adain_net", "pebbles": "texture_net", "marble": "solid_texture_net"}

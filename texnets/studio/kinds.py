@@ -10,9 +10,10 @@ from dataclasses import dataclass
 
 import torch
 
-from texnets.arbitrary_inference import StyledNetwork
+from texnets.arbitrary_inference import DEFAULT_STYLE_SIZE, StyledNetwork
 from texnets.checkpoints import LoadedGenerator
 from texnets.errors import TexnetsError
+from texnets.images import resize
 
 STYLIZE, TEXTURE, SOLID = "stylize", "texture", "solid"
 # Optional controls a kind may use; the page hides the ones the chosen run does not.
@@ -25,9 +26,12 @@ def built_in_style(loaded: LoadedGenerator, style: torch.Tensor | None, alpha: f
 
 
 def any_style(loaded: LoadedGenerator, style: torch.Tensor | None, alpha: float) -> torch.nn.Module:
-    """An arbitrary-style network bound to the style image the page was given."""
+    """An arbitrary-style network bound to the style image the page was given, its shorter side brought down to
+    synthesize.py's default style size (a full-resolution painting would cost seconds per request)."""
     if style is None:
         raise TexnetsError("this network stylises with any style image: add one under 'Style image'")
+    if min(style.shape[-2:]) > DEFAULT_STYLE_SIZE:
+        style = resize(style, DEFAULT_STYLE_SIZE)
     return StyledNetwork(loaded.generator, [style], alpha=alpha)
 
 
