@@ -243,8 +243,9 @@ def test_an_optimisation_reports_progress_lowers_its_loss_and_stops_on_request(w
     for update in stopped.updates(workspace):
         if update is not None and update.result is None and update.step >= 3:
             stopped.stop()
-    # the worker may have finished one more step before it saw the request
-    assert update.result is not None and update.step in (4, 5) and f"stopped at step {update.step}" in update.result.summary
+    # the worker may run a step or two more before the request reaches it (a loaded machine), never to the end
+    assert update.result is not None and 4 <= update.step < 100
+    assert f"stopped at step {update.step}" in update.result.summary
     assert Image.open(update.result.image).size == (48, 48)
 
 
@@ -310,8 +311,10 @@ def photo_file(tmp_path_factory, photo) -> Path:
 
 
 def test_the_api_names_its_four_endpoints(client):
+    from texnets.studio.ui import PUBLIC_ENDPOINTS
     named = client.view_api(return_format="dict", print_info=False)["named_endpoints"]
-    assert set(named) == {"/stylize", "/sample_texture", "/sample_solid", "/optimize"}
+    assert set(named) == {f"/{name}" for name in PUBLIC_ENDPOINTS} == {"/stylize", "/sample_texture", "/sample_solid",
+                                                                       "/optimize"}
 
 
 def test_sample_texture_through_the_api_gives_the_requested_size(client):

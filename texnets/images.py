@@ -239,6 +239,12 @@ def to_uint8(image: torch.Tensor) -> torch.Tensor:
     return (image.detach().float().clamp(0, 1) * 255).round().to(torch.uint8).cpu()
 
 
+def from_uint8(array: np.ndarray) -> torch.Tensor:
+    """(H, W, 3) uint8 pixels (a decoded frame, a volume's slice, a drawn canvas) -> (3, H, W) float in [0, 1], a copy
+    (so read-only or memory-mapped arrays are fine); the inverse of ``to_uint8``."""
+    return torch.from_numpy(np.array(array[..., :3], dtype=np.uint8)).permute(2, 0, 1).float() / 255
+
+
 def save_image(image: torch.Tensor, path: str | os.PathLike, quality: int = 95) -> Path:
     """Save one image atomically; the format follows the suffix (.png, .jpg/.jpeg, .webp).
 
@@ -319,5 +325,5 @@ def labelled_grid(images: list[torch.Tensor], labels: list[str], columns: int | 
         canvas = Image.new("RGB", (width, cell + strip), "white")
         canvas.paste(Image.fromarray(to_uint8(tile).permute(1, 2, 0).numpy()), (0, 0))
         ImageDraw.Draw(canvas).text((2, cell + 1), "\n".join(lines), fill="black", spacing=2)
-        captioned.append(torch.from_numpy(np.asarray(canvas).copy()).permute(2, 0, 1).float() / 255)
+        captioned.append(from_uint8(np.asarray(canvas)))
     return make_grid(captioned, nrow=columns or len(captioned), padding=2, pad_value=1.0)

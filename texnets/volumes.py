@@ -26,7 +26,7 @@ from tqdm.auto import tqdm
 
 from texnets.errors import TexnetsError
 from texnets.generators.solid_net import AXES, SolidTextureNet
-from texnets.images import atomic_path, save_image
+from texnets.images import atomic_path, from_uint8, save_image
 
 
 def block_noise(net: SolidTextureNet, origin: Sequence[int], size: Sequence[int], seed: int,
@@ -176,7 +176,7 @@ def generate_volume(net: SolidTextureNet, size: Sequence[int], origin: Sequence[
 
 def slice_preview(slices: dict[str, np.ndarray], gap: int = 4) -> torch.Tensor:
     """The three orthogonal slices side by side (z, y, x), on white, as a (3, H, W) image in [0, 1]."""
-    panels = [torch.from_numpy(np.ascontiguousarray(slices[axis])).permute(2, 0, 1).float() / 255 for axis in AXES]
+    panels = [from_uint8(slices[axis]) for axis in AXES]
     height = max(p.shape[1] for p in panels)
     width = sum(p.shape[2] for p in panels) + gap * (len(panels) - 1)
     canvas = torch.ones(3, height, width)

@@ -24,12 +24,12 @@ from PIL import Image, UnidentifiedImageError
 from texnets import optim
 from texnets.cli import environment, synchronize
 from texnets.errors import TexnetsError
-from texnets.images import read_image, resize, save_image, save_json, to_uint8
+from texnets.images import from_uint8, read_image, resize, save_image, save_json, to_uint8
 from texnets.inference import Stylizer
 from texnets.losses import STYLE_LOSSES
 from texnets.studio import DEFAULT_MAX_MEGAPIXELS
 from texnets.studio.catalog import Catalog
-from texnets.studio.kinds import MODEL_KINDS, SOLID, STYLIZE, TEXTURE, model_types
+from texnets.studio.kinds import MODEL_KINDS, SOLID, STYLE_IMAGE, STYLIZE, TEXTURE, model_types
 from texnets.tiling import generate
 from texnets.vgg import GATYS_STYLE_LAYERS, GATYS_TEXTURE_LAYERS, VGGEncoder
 from texnets.volumes import AXES, check_volume_size, generate_volume, save_slice_preview
@@ -115,7 +115,7 @@ def report_header(run: str | None, endpoint: str) -> dict:
 
 
 def _finish(folder: Path, image: Path, report: dict, summary: str, extra: list[Path] = ()) -> Result:
-    report["outputs"] = [str(image.name), *(path.name for path in extra)]
+    report["outputs"] = [image.name, *(path.name for path in extra)]
     report_file = save_json(report, folder / "report.json")
     return Result(image, [image, *extra, report_file], summary, report)
 
@@ -140,7 +140,7 @@ def stylize(catalog: Catalog, workspace: Workspace, run: str, photo: torch.Tenso
     report = {**report_header(run, "/stylize"), **loaded.report(), "input": photo_name,
               "size": [int(image.shape[-1]), int(image.shape[-2])], **timing, "device": str(device),
               "preserve_color": preserve_color, "max_size": max_size or None}
-    if style is not None and kind.network is not None and style_name is not None:
+    if STYLE_IMAGE in kind.controls:
         report.update(style=style_name, alpha=alpha)
     return _finish(folder, path, report, f"{image.shape[-1]}x{image.shape[-2]} in {timing['ms_per_item']:.0f} ms "
                                          f"({run}, {device})")
@@ -155,12 +155,10 @@ class LiveState:
     at most 25% a frame so one slow frame does not halve the picture, and never beyond the camera's own size."""
     side: int = 256
     budget_ms: float = 120.0
-    last_ms: float | None = None
     network: tuple | None = None    # (key, network): rebuilt when the run, style or alpha change
     style: tuple | None = None      # (upload path, decoded style image): the style is decoded once
 
     def adapt(self, milliseconds: float, largest: int = 1024) -> None:
-        self.last_ms = milliseconds
         factor = min(1.25, max(0.8, math.sqrt(self.budget_ms / max(milliseconds, 1e-3))))
         self.side = int(min(largest, 1024, max(64, round(self.side * factor / 16) * 16)))
 
@@ -176,7 +174,7 @@ def stylize_frame(catalog: Catalog, run: str, frame: np.ndarray, state: LiveStat
         state.network = (key, MODEL_KINDS[loaded.model_type].network(loaded, style, alpha))
     if frame.ndim != 3 or frame.shape[-1] < 3:
         raise TexnetsError("a webcam frame must be an RGB image")
-    image = torch.from_numpy(np.array(frame[..., :3])).permute(2, 0, 1).float().div(255).unsqueeze(0)   # a copy: writable
+    image = from_uint8(frame).unsqueeze(0)
     stylizer = Stylizer(state.network[1], device, block=None, preserve_color=preserve_color, max_size=state.side)
     image = stylizer.downscale(image)
     start = time.perf_counter()
@@ -218,11 +216,15 @@ def sample_texture(catalog: Catalog, workspace: Workspace, run: str, seed: int =
     return _finish(folder, path, report, f"{size[1]}x{size[0]} in {1000 * seconds:.0f} ms{rounded}")
 
 
+def check_axis(axis: str) -> None:
+    if axis not in AXES:
+        raise TexnetsError(f"the slice axis is one of {', '.join(AXES)}, not {axis!r}")
+
+
 def solid_slice(volume_path: str | Path, axis: str, depth: int) -> np.ndarray:
     """The slice of a saved (D, H, W, 3) volume perpendicular to ``axis`` at ``depth`` (clamped), read without
     loading the rest of the volume."""
-    if axis not in AXES:
-        raise TexnetsError(f"the slice axis is one of {', '.join(AXES)}, not {axis!r}")
+    check_axis(axis)
     volume = np.load(volume_path, mmap_mode="r")
     index = AXES.index(axis)
     depth = int(min(max(int(depth), 0), volume.shape[index] - 1))
@@ -237,8 +239,7 @@ def sample_solid(catalog: Catalog, workspace: Workspace, run: str, seed: int = 0
     edge = int(edge)
     if not 1 <= edge <= MAX_SOLID_EDGE:
         raise TexnetsError(f"a solid texture's edge is between 1 and {MAX_SOLID_EDGE} voxels here, not {edge}")
-    if axis not in AXES:   # checked before the volume is made
-        raise TexnetsError(f"the slice axis is one of {', '.join(AXES)}, not {axis!r}")
+    check_axis(axis)   # before the volume is made
     depth = edge // 2 if depth is None else int(min(max(int(depth), 0), edge - 1))
     size = check_volume_size([edge])
     folder = workspace.folder("solid")
@@ -248,8 +249,7 @@ def sample_solid(catalog: Catalog, workspace: Workspace, run: str, seed: int = 0
     seconds = time.perf_counter() - start
     preview = save_slice_preview(result["slices"], folder / "solid_slices.png")
     slice_path = folder / f"slice_{axis}.png"
-    save_image(torch.from_numpy(solid_slice(volume_path, axis, depth)).permute(2, 0, 1).float().div(255).unsqueeze(0),
-               slice_path)
+    save_image(from_uint8(solid_slice(volume_path, axis, depth)), slice_path)
     report = {**report_header(run, "/sample_solid"), **loaded.report(), "size": list(size),
               "seed": int(seed), "slice": {"axis": axis, "depth": depth},
               "layout": "(D, H, W, 3) uint8 = z, y, x, RGB", "seconds": round(seconds, 4), "device": str(device)}
