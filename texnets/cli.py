@@ -1,6 +1,6 @@
 """What every front door (optimize.py, train.py, synthesize.py, evaluate.py, diffuse.py) shares: one-line
 errors, warnings without source lines, device choice and synchronisation, the --size flag, the JSON
-report written next to each output, and markdown tables."""
+report written next to each output, markdown tables, and the CPU allocator setting (texnets.allocator)."""
 from __future__ import annotations
 
 import functools
@@ -14,6 +14,7 @@ from pathlib import Path
 import torch
 
 from texnets import __version__
+from texnets.allocator import allocator_state, keep_freed_memory
 from texnets.errors import TexnetsError
 
 
@@ -23,11 +24,13 @@ def _one_line_warning(message, category, filename, lineno, file=None, line=None)
 
 def main_guard(main: Callable[..., int | None]) -> Callable[..., int]:
     """Wrap a CLI ``main``: a TexnetsError (or a missing file) becomes one ``error:`` line and exit 2;
-    Ctrl-C exits 130 without a traceback. Anything else is a bug and keeps its traceback."""
+    Ctrl-C exits 130 without a traceback. Anything else is a bug and keeps its traceback. Freed CPU memory
+    stays in the process from then on (texnets.allocator: CPU training steps 1.2x faster)."""
 
     @functools.wraps(main)
     def wrapper(*args, **kwargs) -> int:
         warnings.showwarning = _one_line_warning
+        keep_freed_memory()
         try:
             return int(main(*args, **kwargs) or 0)
         except TexnetsError as exc:
@@ -100,7 +103,7 @@ def environment() -> dict:
     """Versions and machine, recorded in every report so each figure can be reproduced."""
     info = {"texnets": __version__, "torch": torch.__version__, "python": platform.python_version(),
             "machine": f"{platform.machine()} {platform.processor() or ''}".strip(),
-            "threads": torch.get_num_threads(), "date": time.strftime("%Y-%m-%d")}
+            "threads": torch.get_num_threads(), "malloc": allocator_state(), "date": time.strftime("%Y-%m-%d")}
     if torch.cuda.is_available():
         info["gpu"] = torch.cuda.get_device_name()
     return info
