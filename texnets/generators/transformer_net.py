@@ -29,6 +29,7 @@ from torch import nn
 
 from texnets.errors import TexnetsError
 from texnets.generators.base import Generator
+from texnets.generators.convolutions import FewOutputsConv2d
 
 UPSAMPLINGS = ("nearest", "transposed")
 
@@ -66,7 +67,9 @@ class ConvLayer(nn.Sequential):
     """Reflection padding + convolution (+ InstanceNorm + ReLU unless ``plain``)."""
 
     def __init__(self, cin: int, cout: int, kernel: int, stride: int = 1, relu: bool = True, norm: bool = True):
-        layers: list[nn.Module] = [nn.ReflectionPad2d(kernel // 2), nn.Conv2d(cin, cout, kernel, stride)]
+        # The RGB output layer is computed by space-to-depth on CPUs (texnets.generators.convolutions: 2.3x faster).
+        convolution = FewOutputsConv2d if cout <= 4 and stride == 1 else nn.Conv2d
+        layers: list[nn.Module] = [nn.ReflectionPad2d(kernel // 2), convolution(cin, cout, kernel, stride)]
         if norm:
             layers.append(nn.InstanceNorm2d(cout, affine=True))
         if relu:
