@@ -10,6 +10,7 @@ Transfer networks (photos in):
     python synthesize.py --checkpoint ... --input photos/ --output outputs/photos/         # mirrors the folder
     python synthesize.py --checkpoint ... --input clip.mp4 --output outputs/clip.mp4      # keeps fps and audio
     python synthesize.py --checkpoint ... --input clip.mp4 --precision bf16 --channels-last --compile   # GPU
+    python synthesize.py --checkpoint ... --input photos/ --backend onnxruntime           # or compile; CPU
     python synthesize.py --checkpoint ... --input huge.jpg --preserve-color --max-size 4000
 Arbitrary-style networks (AdaIN, WCT: photo and any style image in):
     python synthesize.py --checkpoint checkpoints/adain_cpu/last.ckpt --input photo.jpg --style painting.jpg --alpha 0.8
@@ -37,6 +38,7 @@ import torch
 from tqdm.auto import tqdm
 
 from texnets.arbitrary_inference import DEFAULT_STYLE_SIZE, StyledNetwork, load_styles, texture_from_noise
+from texnets.backends import BACKENDS
 from texnets.checkpoints import LoadedGenerator, load_generator
 from texnets.cli import environment, main_guard, pick_device, report_path, synchronize
 from texnets.errors import TexnetsError
@@ -99,9 +101,12 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--precision", default="fp32", choices=["fp32", "bf16", "fp16"],
                         help="transfer networks and solid textures: inference precision (bf16/fp16 on GPUs)")
     parser.add_argument("--channels-last", action="store_true", help="channels_last memory layout (GPU speed-up)")
+    parser.add_argument("--backend", choices=BACKENDS, default="eager",
+                        help="transfer networks: eager PyTorch, torch.compile (pays for videos and same-sized "
+                             "batches), or onnxruntime (Johnson networks, fp32, CPU); tiled images run eagerly")
     parser.add_argument("--compile", action="store_true",
-                        help="transfer networks and solid textures: torch.compile the network (videos, same-sized "
-                             "batches, volumes of equal blocks; not image tiles)")
+                        help="transfer networks: the same as --backend compile; solid textures: torch.compile the "
+                             "network (volumes of equal blocks)")
     parser.add_argument("--exact", action="store_true",
                         help="solid textures: native CPU convolutions (slower), so that volumes generated in "
                              "different blocks agree voxel for voxel (see texnets.volumes)")
@@ -197,7 +202,7 @@ def stylize_inputs(network: torch.nn.Module, args: argparse.Namespace) -> dict:
     args.output = str(output)
     device = pick_device(args.device)
     stylizer = Stylizer(network, device, args.precision, args.channels_last, args.block or 1024,
-                        args.preserve_color, args.max_size, args.compile)
+                        args.preserve_color, args.max_size, args.compile, args.backend)
     progress = not args.quiet
     start = time.perf_counter()
     if source.is_dir():
@@ -220,10 +225,11 @@ def stylize_inputs(network: torch.nn.Module, args: argparse.Namespace) -> dict:
     seconds = time.perf_counter() - start
     timing = stylizer.timing(items)
     print(f"{items} {unit}{'s' if items != 1 else ''} in {seconds:.2f} s: {timing['ms_per_item']:.1f} ms per {unit} "
-          f"in the network on {device} ({args.precision}), {1000 * seconds / max(items, 1):.1f} ms with I/O",
-          file=sys.stderr)
+          f"in the network on {device} ({args.precision}, {stylizer.backend}), "
+          f"{1000 * seconds / max(items, 1):.1f} ms with I/O", file=sys.stderr)
     return {**result, **timing, "seconds": round(seconds, 3), "device": str(device), "precision": args.precision,
-            "preserve_color": args.preserve_color, "max_size": args.max_size, "compile": args.compile}
+            "preserve_color": args.preserve_color, "max_size": args.max_size, "compile": stylizer.backend == "compile",
+            "backend": stylizer.backend}
 
 
 def stylize_arbitrary(loaded: LoadedGenerator, args: argparse.Namespace) -> dict:
@@ -348,6 +354,9 @@ def main(argv=None) -> int:
     if args.temporal != "none" and sampler not in (stylize_transfer_net, stylize_arbitrary):
         raise TexnetsError(f"--temporal is for networks that stylise videos; a {loaded.model_type.replace('_', '-')} "
                            "makes images from noise")
+    if args.backend != "eager" and (sampler not in (stylize_transfer_net, stylize_arbitrary) or not args.input):
+        raise TexnetsError(f"--backend {args.backend} is for networks that stylise photos (--input); use --compile "
+                           "for solid textures")
     given = [name for name in ARBITRARY_STYLE_OPTIONS if getattr(args, name)] + ["alpha"] * (args.alpha != 1.0)
     if sampler is not stylize_arbitrary and given:
         raise TexnetsError(f"--{given[0].replace('_', '-')} is for arbitrary-style checkpoints (AdaIN, WCT); this "

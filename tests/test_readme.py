@@ -171,6 +171,9 @@ COMMANDS: dict[str, Run] = {
         needs={STARRY: "transfer_run", "photo.jpg": "photo"}, creates=("outputs/photo.jpg",)),
     "python synthesize.py --checkpoint checkpoints/starry/last.ckpt --input photos/ --output outputs/photos/": Run(
         needs={STARRY: "transfer_run", "photos": "photos"}, creates=("outputs/photos/a.jpg", "outputs/photos/b.png")),
+    "python synthesize.py --checkpoint checkpoints/starry/last.ckpt --input photos/ --output outputs/photos_fast/ "
+    "--backend compile": Run(needs={STARRY: "transfer_run", "photos": "photos"},
+                             creates=("outputs/photos_fast/a.jpg", "outputs/photos_fast/b.png")),
     # The README's GPU command, run on the CPU: bf16 autocast and torch.compile work there too, only slower.
     "python synthesize.py --checkpoint checkpoints/starry/last.ckpt --input clip.mp4 --output outputs/clip.mp4 "
     "--precision bf16 --channels-last --compile": Run(

@@ -76,7 +76,8 @@ def test_compile_stylises_an_image_and_a_clip_like_eager(checkpoint, generator, 
     out = tmp_path / "out.png"
     code, err = run(["--checkpoint", checkpoint, "--input", source, "--output", out, "--compile"], capsys)
     assert code == 0, err
-    assert json.loads(out.with_suffix(".json").read_text())["compile"] is True
+    report = json.loads(out.with_suffix(".json").read_text())
+    assert report["compile"] is True and report["backend"] == "compile"
     with torch.no_grad():
         expected = generator(read_image(source).unsqueeze(0))
     assert np.abs(pixels(out) - as_uint8(expected)).max() <= 1
@@ -85,6 +86,31 @@ def test_compile_stylises_an_image_and_a_clip_like_eager(checkpoint, generator, 
                      "--batch-size", 2], capsys)
     assert code == 0, err
     assert probe_video(tmp_path / "out.mp4").frames == 4
+
+
+def test_onnxruntime_backend_stylises_a_folder_like_eager(checkpoint, generator, small_photos, tmp_path, capsys):
+    pytest.importorskip("onnxruntime")
+    pytest.importorskip("onnx")
+    folder = tmp_path / "photos"
+    sources = [save_photo(photo, folder / f"{index}.png", (40, 52)) for index, photo in enumerate(small_photos[:2])]
+    out = tmp_path / "out"
+    code, err = run(["--checkpoint", checkpoint, "--input", folder, "--output", out, "--backend", "onnxruntime",
+                     "--device", "cpu", "--quiet"], capsys)
+    assert code == 0, err
+    assert "(fp32, onnxruntime)" in err
+    for source in sources:
+        with torch.no_grad():
+            expected = generator(read_image(source).unsqueeze(0))
+        assert np.abs(pixels(out / source.name) - as_uint8(expected)).max() <= 1
+    report = json.loads((out / "report.json").read_text())
+    assert report["backend"] == "onnxruntime" and report["compile"] is False
+
+
+def test_a_backend_for_a_texture_network_is_one_line(tmp_path, capsys):
+    texture = make_texture_checkpoint(tmp_path / "texture.ckpt")
+    code, err = run(["--checkpoint", texture, "--backend", "onnxruntime", "--output", tmp_path / "t.png"], capsys)
+    assert code == 2 and "--backend onnxruntime is for networks that stylise photos" in one_error_line(err)
+    assert not (tmp_path / "t.png").exists()
 
 
 def test_max_size_downscales_the_longer_side(checkpoint, small_photos, tmp_path, capsys):

@@ -88,7 +88,7 @@ def _to_torchscript(model: torch.nn.Module):
         return torch.jit.script(model)
 
 
-def _export_onnx(model: torch.nn.Module, path: Path) -> bool:
+def export_onnx(model: torch.nn.Module, path: Path) -> bool:
     """Write ``model`` as ONNX with dynamic batch and spatial sizes; False when onnx is not installed."""
     try:
         import onnx  # noqa: F401 - torch.onnx needs it to serialise
@@ -130,7 +130,7 @@ def export_generator(generator: torch.nn.Module, directory: str | os.PathLike, e
              "manifest": directory / MANIFEST_FILE}
     with atomic_path(paths["torchscript"]) as tmp:
         scripted.save(tmp)
-    if _export_onnx(model, directory / ONNX_FILE):
+    if export_onnx(model, directory / ONNX_FILE):
         paths["onnx"] = directory / ONNX_FILE
     state = {key: value.detach().contiguous() for key, value in model.state_dict().items()}
     header = {"model_type": model.model_type, "config": json.dumps(model.config_dict()), "texnets": __version__}
@@ -156,4 +156,5 @@ def load_exported_weights(directory: str | os.PathLike) -> torch.nn.Module:
     return generator.eval()
 
 
-__all__ = ["MANIFEST_FILE", "ONNX_FILE", "TORCHSCRIPT_FILE", "WEIGHTS_FILE", "export_generator", "load_exported_weights"]
+__all__ = ["MANIFEST_FILE", "ONNX_FILE", "TORCHSCRIPT_FILE", "WEIGHTS_FILE", "export_generator", "export_onnx",
+           "load_exported_weights"]

@@ -15,6 +15,7 @@ from pathlib import Path
 import torch
 from tqdm.auto import tqdm
 
+from texnets.backends import prepare_network
 from texnets.cli import synchronize
 from texnets.color import keep_content_colors
 from texnets.errors import TexnetsError
@@ -39,9 +40,10 @@ class Stylizer:
         block: images with a side longer than this are stylised in tiles (texnets.tiling.stylize).
         preserve_color: keep the input's colours, stylise the luminance only (Gatys et al. 2017).
         max_size: downscale inputs whose longer side exceeds this first (None: full resolution).
-        compile: run untiled inputs through ``torch.compile`` (the first call of each new size compiles;
-            worth it for videos and batches of same-sized photos: 2.2-3.2x on an H100 in bf16, 1.1-1.3x on a CPU;
+        backend: ``eager``, ``compile`` or ``onnxruntime`` (texnets.backends) for untiled inputs; ``compile``
+            pays for videos and batches of same-sized photos (2.2-3.2x on an H100 in bf16; on a CPU see
             BENCHMARKS.md). Tiled images run eagerly.
+        compile: the older spelling of ``backend="compile"``.
     """
 
     generator: torch.nn.Module
@@ -52,6 +54,7 @@ class Stylizer:
     preserve_color: bool = False
     max_size: int | None = None
     compile: bool = False
+    backend: str = "eager"
     network_seconds: list[float] = field(default_factory=list)
 
     def __post_init__(self):
@@ -62,7 +65,12 @@ class Stylizer:
         self.generator = self.generator.eval().to(self.device)
         if self.channels_last:
             self.generator = self.generator.to(memory_format=torch.channels_last)
-        self._compiled = torch.compile(self.generator) if self.compile else None
+        if self.compile:
+            if self.backend not in ("eager", "compile"):
+                raise TexnetsError(f"--compile and --backend {self.backend} disagree: pass one of them")
+            self.backend = "compile"
+        self._backend_network = prepare_network(self.generator, self.backend, self.device, self.precision,
+                                                self.channels_last)
 
     def downscale(self, image: torch.Tensor) -> torch.Tensor:
         if self.max_size and max(image.shape[-2:]) > self.max_size:
@@ -86,7 +94,7 @@ class Stylizer:
             outputs = [stylize(self.generator, image.unsqueeze(0), self.block, **options) for image in images]
         else:
             # `is None`, not `or`: truthiness of an nn.Module calls len(), which most generators lack.
-            network = self.generator if self._compiled is None else self._compiled
+            network = self.generator if self._backend_network is None else self._backend_network
             outputs = [stylize(network, images, None, **options)]
         synchronize(self.device)
         self.network_seconds.append(time.perf_counter() - start)
