@@ -11,14 +11,21 @@ count. Runs are interleaved (peer, texnets, peer, texnets ...); a short run's wa
 run's, so start-up, the style target and the final save cancel, and the difference over the extra steps is the time
 per step.
 
+Four training programs: the peer as it is and with glibc told to keep freed memory (``GLIBC_TUNABLES``, the same
+setting texnets.allocator makes inside every texnets front door), and texnets as it is and with
+``TEXNETS_MALLOC=system``. So the table says how much of texnets' lead is that setting, and what the peer would
+gain from it.
+
 Inference: each program stylises a 1024² photo with a reference-width network (the one its own short training run
-saved), eager on the CPU; a 32² run's wall time is subtracted from it, so start-up and loading cancel.
+saved) on the CPU, texnets with each ``--backend``; a 32² run's wall time is subtracted, so start-up and loading
+cancel. texnets' backends are also timed on a folder of copies of the photo (a warm backend's cost per image).
 
     OMP_NUM_THREADS=2 python -m bench.bench_peer --peer /path/to/pytorch-examples --parts
 
 times the parts of one training step in this process instead (the peer's modules imported from the checkout, the
 same random VGG16 in both): the generator's forward and backward, VGG16 to relu4_3 forward and backward on its
-output, and the content image's VGG pass. That says where the programs' difference comes from.
+output, and the content image's VGG pass, with freed memory kept for both (texnets.allocator; TEXNETS_MALLOC=system
+times them with the system allocator). That says where the programs' difference comes from.
 """
 from __future__ import annotations
 
@@ -35,6 +42,7 @@ from pathlib import Path
 import torch
 
 from bench._report import BENCHMARKS, command_line, machine, publish, today
+from texnets.backends import BACKENDS
 from texnets.images import load_image, save_image
 
 REPO = BENCHMARKS.parent
@@ -43,7 +51,11 @@ STYLE = REPO.parent / "shared" / "data" / "styles" / "starry_night.jpg"
 PEER_SCRIPT = Path("fast_neural_style") / "neural_style" / "neural_style.py"
 VGG16_CACHE_NAME = "vgg16-397923af.pth"   # what torchvision's VGG16_Weights.IMAGENET1K_V1 is cached as
 BATCH, CROP = 4, 256
-PROGRAMS = ("pytorch/examples", "texnets")
+# glibc's own form of texnets.allocator's setting, read when a program starts: the peer with the same allocator.
+KEEP_TUNABLES = "glibc.malloc.mmap_max=0:glibc.malloc.trim_threshold=2147483647"
+PEER_KEPT = "pytorch/examples, freed memory kept (GLIBC_TUNABLES)"
+TEXNETS_SYSTEM = "texnets, system malloc (TEXNETS_MALLOC=system)"
+FOLDER_EXTRA = 2   # the folder runs: 1 photo against 1 + FOLDER_EXTRA
 
 
 def photo_folder(folder: Path, images: int) -> Path:
@@ -79,8 +91,10 @@ def step_parts(peer_dir: Path, repeats: int, note: str | None) -> None:
     """The parts of one training step, in this process, texnets beside the peer's own modules."""
     import torchvision
 
+    from texnets.allocator import keep_freed_memory
     from texnets.generators import TransformerNet
     from texnets.vgg import VGGEncoder
+    allocator = keep_freed_memory()   # the same allocator for both sides, in this one process
     sys.path.insert(0, str(peer_dir))   # their modules, read from their checkout (never copied here)
     from transformer_net import TransformerNet as PeerTransformerNet
     torch.manual_seed(0)
@@ -118,7 +132,7 @@ def step_parts(peer_dir: Path, repeats: int, note: str | None) -> None:
     lines = ["## Transfer networks: the parts of a training step, texnets beside pytorch/examples (CPU)", "",
              f"Command: `{command_line('bench.bench_peer')}`; machine: {machine()}; date: {today()}.", "",
              f"In one process, median of {repeats} after a warm-up; {CROP}² crops, batch {BATCH}, reference-width "
-             "networks, the same random VGG16; the peer's modules imported from its checkout.", "",
+             f"networks, the same random VGG16; the peer's modules imported from its checkout; {allocator}.", "",
              "| part | pytorch/examples (s) | texnets (s) | texnets / peer |", "|---|---|---|---|"]
     lines += [f"| {name} | {peer:.2f} | {ours:.2f} | {ours / peer:.2f}× |" for name, peer, ours in rows]
     lines.append(f"| sum | {total[0]:.2f} | {total[1]:.2f} | {total[1] / total[0]:.2f}× |")
@@ -155,6 +169,8 @@ def main(argv=None) -> None:
         torch.save(torchvision.models.vgg16().state_dict(), weights)
         env = {**os.environ, "OMP_NUM_THREADS": threads, "MKL_NUM_THREADS": threads,
                "TORCH_HOME": str(scratch / "torch"), "PYTHONWARNINGS": "ignore"}
+        for name in ("GLIBC_TUNABLES", "TEXNETS_MALLOC", "LD_PRELOAD"):
+            env.pop(name, None)   # every program starts from the system allocator; the variants say what differs
         folders = {steps: photo_folder(scratch / f"data{steps}", steps * BATCH) for steps in (short, long)}
 
         def peer_train(steps: int) -> list[str]:
@@ -173,11 +189,16 @@ def main(argv=None) -> None:
                     "--trainer.enable_progress_bar", "false", "--output_dir", str(scratch / "runs"),
                     "--run_name", f"texnets{steps}", "--overwrite", "true"]
 
-        train_seconds = {name: {short: [], long: []} for name in PROGRAMS}
+        # name -> (command, extra environment, working directory)
+        variants = {"pytorch/examples": (peer_train, {}, peer_dir),
+                    PEER_KEPT: (peer_train, {"GLIBC_TUNABLES": KEEP_TUNABLES}, peer_dir),
+                    "texnets": (texnets_train, {}, REPO),
+                    TEXNETS_SYSTEM: (texnets_train, {"TEXNETS_MALLOC": "system"}, REPO)}
+        train_seconds = {name: {short: [], long: []} for name in variants}
         for round_index in range(args.rounds):
             for steps in (short, long):
-                for name, command in (("pytorch/examples", peer_train), ("texnets", texnets_train)):
-                    seconds = timed_run(command(steps), env, peer_dir if name != "texnets" else REPO)
+                for name, (command, extra, cwd) in variants.items():
+                    seconds = timed_run(command(steps), {**env, **extra}, cwd)
                     train_seconds[name][steps].append(seconds)
                     print(f"round {round_index + 1}: {name} {steps} steps: {seconds:.1f} s", flush=True)
 
@@ -186,38 +207,68 @@ def main(argv=None) -> None:
         texnets_checkpoint = scratch / "runs" / f"texnets{short}" / "last.ckpt"
         photo = sorted(PHOTOS.glob("*.jpg"))[0]
         images = {side: save_image(load_image(photo, (side, side)), scratch / f"photo{side}.png") for side in (32, 1024)}
-        infer_seconds = {name: {32: [], 1024: []} for name in PROGRAMS}
+        # The same 1024² photo, repeated: a folder's steady state. JPEG, so that the mirrored outputs are JPEG too.
+        folder_photo = save_image(load_image(images[1024]), scratch / "photo1024.jpg")
+        for copies in (1, 1 + FOLDER_EXTRA):
+            (scratch / f"folder{copies}").mkdir()
+            for index in range(copies):
+                shutil.copy(folder_photo, scratch / f"folder{copies}" / f"{index}.jpg")
+
+        def texnets_infer(source: Path, backend: str) -> list[str]:
+            output = scratch / ("texnets_out" if source.is_dir() else "texnets_out.jpg")
+            shutil.rmtree(output, ignore_errors=True)
+            return [sys.executable, "synthesize.py", "--checkpoint", str(texnets_checkpoint), "--input", str(source),
+                    "--output", str(output), "--device", "cpu", "--backend", backend, "--quiet"]   # JPEG out
+
+        single = {"pytorch/examples": {32: [], 1024: []}, **{backend: {32: [], 1024: []} for backend in BACKENDS}}
+        folder = {backend: {1: [], 1 + FOLDER_EXTRA: []} for backend in BACKENDS}
         for _ in range(args.rounds):
             for side, image in images.items():
                 peer = [sys.executable, str(peer_dir / "neural_style.py"), "eval", "--content-image", str(image),
                         "--model", str(peer_model), "--output-image", str(scratch / "peer_out.jpg")]
-                ours = [sys.executable, "synthesize.py", "--checkpoint", str(texnets_checkpoint), "--input", str(image),
-                        "--output", str(scratch / "texnets_out.jpg"), "--device", "cpu", "--quiet"]   # both JPEG
-                infer_seconds["pytorch/examples"][side].append(timed_run(peer, env, peer_dir))
-                infer_seconds["texnets"][side].append(timed_run(ours, env, REPO))
+                single["pytorch/examples"][side].append(timed_run(peer, env, peer_dir))
+                for backend in BACKENDS:
+                    single[backend][side].append(timed_run(texnets_infer(image, backend), env, REPO))
+            for copies in folder[BACKENDS[0]]:
+                for backend in BACKENDS:
+                    folder[backend][copies].append(timed_run(texnets_infer(scratch / f"folder{copies}", backend),
+                                                             env, REPO))
 
     def per_unit(table: dict[int, list[float]], small: int, large: int, units: int) -> float:
         return (statistics.median(table[large]) - statistics.median(table[small])) / units
 
     step = {name: per_unit(table, short, long, long - short) for name, table in train_seconds.items()}
-    image = {name: per_unit(table, 32, 1024, 1) for name, table in infer_seconds.items()}
-    step_ratio = step["texnets"] / step["pytorch/examples"]
-    image_ratio = image["texnets"] / image["pytorch/examples"]
+    image = {name: per_unit(table, 32, 1024, 1) for name, table in single.items()}
+    steady = {backend: per_unit(table, 1, 1 + FOLDER_EXTRA, FOLDER_EXTRA) for backend, table in folder.items()}
+    peer_step, peer_image = step["pytorch/examples"], image["pytorch/examples"]
+    best = min(BACKENDS, key=lambda backend: min(image[backend], steady[backend]))
+    best_seconds = min(image[best], steady[best])
     lines = ["## Transfer networks: head to head with pytorch/examples on the CPU", "",
              f"Command: `{command_line('bench.bench_peer')}` (`--peer`: a pytorch/examples checkout); machine: "
              f"{machine()}; date: {today()}.", "",
              f"Each program run as its own process, interleaved, {args.rounds} round{'s' * (args.rounds > 1)}, medians: "
-             "`neural_style.py train` "
-             "and `neural_style.py eval` against `train.py --config configs/starry.yaml` and `synthesize.py`. The same "
-             f"photos, {CROP}² crops, batch {BATCH}, VGG16 to relu4_3 with the same random weights, {threads} threads. "
-             f"Training: the {short}-step run's wall time subtracted from the {long}-step run's, over "
-             f"{long - short} steps. Inference: a 1024² photo (JPEG out on both sides), eager, reference width, a 32² run "
-             "subtracted.", "",
-             "| | pytorch/examples | texnets | texnets / peer | target |", "|---|---|---|---|---|",
-             f"| training, s per step | {step['pytorch/examples']:.2f} | {step['texnets']:.2f} | {step_ratio:.2f}× "
-             "| ≤ 0.8× |",
-             f"| inference 1024², s per image (eager) | {image['pytorch/examples']:.2f} | {image['texnets']:.2f} | "
-             f"{image_ratio:.2f}× | ≤ 0.6× (best path) |"]
+             "`neural_style.py train` and `neural_style.py eval` against `train.py --config configs/starry.yaml` and "
+             f"`synthesize.py`. The same photos, {CROP}² crops, batch {BATCH}, VGG16 to relu4_3 with the same random "
+             f"weights, {threads} threads, fp32. Training: the {short}-step run's wall time subtracted from the "
+             f"{long}-step run's, over {long - short} steps.", "",
+             "| training | s per step | / pytorch/examples | target |", "|---|---|---|---|"]
+    for name in variants:
+        target = "≤ 0.8×" if name == "texnets" else ""
+        lines.append(f"| {name} | {step[name]:.2f} | {step[name] / peer_step:.2f}× | {target} |")
+    lines += ["", "Inference: a 1024² photo, JPEG out on both sides, reference width. *One image*: each program run "
+              "on it once, a 32² run's wall time subtracted (start-up, loading, exporting cancel). *In a folder*: "
+              f"synthesize.py on a folder of {1 + FOLDER_EXTRA} JPEG copies of the photo, the 1-photo folder's wall time "
+              f"subtracted, over {FOLDER_EXTRA} images: what each further image costs once the backend is warm "
+              "(compile's first call of a size compiles).", "",
+              "| inference 1024² | s per image, one image | / peer | s per image, in a folder | / peer | target |",
+              "|---|---|---|---|---|---|",
+              f"| pytorch/examples, eager | {peer_image:.2f} | 1.00× | | | |"]
+    for backend in BACKENDS:
+        target = "≤ 0.6× (best path)" if backend == best else ""
+        lines.append(f"| texnets, {backend} | {image[backend]:.2f} | {image[backend] / peer_image:.2f}× | "
+                     f"{steady[backend]:.2f} | {steady[backend] / peer_image:.2f}× | {target} |")
+    lines += ["", f"texnets' best CPU path: {best}, {best_seconds:.2f} s per image, "
+              f"{best_seconds / peer_image:.2f}× the peer's eager time."]
     publish("bench_peer", lines, args.note, after="bench_transfer_large")
 
 
