@@ -12,6 +12,7 @@ from texnets.generators.adain_net import AdaINNet, AdaINNetConfig
 from texnets.generators.base import Generator
 from texnets.generators.skip_net import SkipNet, SkipNetConfig
 from texnets.generators.solid_net import SolidTextureNet, SolidTextureNetConfig
+from texnets.generators.sr_net import SuperResolutionNet, SuperResolutionNetConfig
 from texnets.generators.texture_net import TextureNet, TextureNetConfig
 from texnets.generators.transformer_net import TransformerNet, TransformerNetConfig
 from texnets.generators.wct_net import WCTNet, WCTNetConfig
@@ -23,6 +24,7 @@ GENERATORS: dict[str, type[Generator]] = {
     SkipNet.model_type: SkipNet,
     AdaINNet.model_type: AdaINNet,
     WCTNet.model_type: WCTNet,
+    SuperResolutionNet.model_type: SuperResolutionNet,
 }
 
 
@@ -37,5 +39,5 @@ def build_generator(model_type: str, config: dict) -> Generator:
 
 
 __all__ = ["AdaINNet", "AdaINNetConfig", "GENERATORS", "Generator", "SkipNet", "SkipNetConfig", "SolidTextureNet",
-           "SolidTextureNetConfig", "TextureNet", "TextureNetConfig", "TransformerNet", "TransformerNetConfig", "WCTNet",
-           "WCTNetConfig", "build_generator"]
+           "SolidTextureNetConfig", "SuperResolutionNet", "SuperResolutionNetConfig", "TextureNet", "TextureNetConfig",
+           "TransformerNet", "TransformerNetConfig", "WCTNet", "WCTNetConfig", "build_generator"]

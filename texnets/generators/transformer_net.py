@@ -21,6 +21,7 @@ output_range = 150/255), so it stays near [0, 1] without clamping during trainin
 """
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import torch
@@ -63,15 +64,21 @@ class TransformerNetConfig:
         return max(1, int(round(reference * self.width)))
 
 
-class ConvLayer(nn.Sequential):
-    """Reflection padding + convolution (+ InstanceNorm + ReLU unless ``plain``)."""
+def instance_norm(channels: int) -> nn.Module:
+    """The transfer networks' normalisation: InstanceNorm with affine parameters (Ulyanov et al. 2016)."""
+    return nn.InstanceNorm2d(channels, affine=True)
 
-    def __init__(self, cin: int, cout: int, kernel: int, stride: int = 1, relu: bool = True, norm: bool = True):
+
+class ConvLayer(nn.Sequential):
+    """Reflection padding + convolution (+ normalisation unless ``norm`` is False, + ReLU unless ``relu`` is)."""
+
+    def __init__(self, cin: int, cout: int, kernel: int, stride: int = 1, relu: bool = True, norm: bool = True,
+                 norm_layer: Callable[[int], nn.Module] = instance_norm):
         # The RGB output layer is computed by space-to-depth on CPUs (texnets.generators.convolutions: 2.3x faster).
         convolution = FewOutputsConv2d if cout <= 4 and stride == 1 else nn.Conv2d
         layers: list[nn.Module] = [nn.ReflectionPad2d(kernel // 2), convolution(cin, cout, kernel, stride)]
         if norm:
-            layers.append(nn.InstanceNorm2d(cout, affine=True))
+            layers.append(norm_layer(cout))
         if relu:
             layers.append(nn.ReLU())
         super().__init__(*layers)
@@ -80,26 +87,27 @@ class ConvLayer(nn.Sequential):
 class ResidualBlock(nn.Module):
     """x + IN(conv(ReLU(IN(conv(x))))), the variant of Gross & Wilber that fast-neural-style uses."""
 
-    def __init__(self, channels: int):
+    def __init__(self, channels: int, norm_layer: Callable[[int], nn.Module] = instance_norm):
         super().__init__()
-        self.body = nn.Sequential(ConvLayer(channels, channels, 3), ConvLayer(channels, channels, 3, relu=False))
+        self.body = nn.Sequential(ConvLayer(channels, channels, 3, norm_layer=norm_layer),
+                                  ConvLayer(channels, channels, 3, relu=False, norm_layer=norm_layer))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return x + self.body(x)
 
 
 class UpsampleConv(nn.Module):
-    """×2 upsampling then a 3×3 convolution, InstanceNorm and ReLU. ``nearest``: resize-convolution;
+    """×2 upsampling then a 3×3 convolution, normalisation and ReLU. ``nearest``: resize-convolution;
     ``transposed``: a stride-2 transposed convolution with the same weights' shape."""
 
-    def __init__(self, cin: int, cout: int, mode: str):
+    def __init__(self, cin: int, cout: int, mode: str, norm_layer: Callable[[int], nn.Module] = instance_norm):
         super().__init__()
         self.nearest = mode == "nearest"
         if self.nearest:
             self.conv = nn.Sequential(nn.ReflectionPad2d(1), nn.Conv2d(cin, cout, 3))
         else:
             self.conv = nn.Sequential(nn.ConvTranspose2d(cin, cout, 3, stride=2, padding=1, output_padding=1))
-        self.norm = nn.InstanceNorm2d(cout, affine=True)
+        self.norm = norm_layer(cout)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if self.nearest:
@@ -158,4 +166,5 @@ class TransformerNet(Generator):
         return 0.5 + x
 
 
-__all__ = ["TransformerNet", "TransformerNetConfig", "UPSAMPLINGS"]
+__all__ = ["ConvLayer", "ResidualBlock", "TransformerNet", "TransformerNetConfig", "UPSAMPLINGS", "UpsampleConv",
+           "instance_norm"]
