@@ -2,9 +2,9 @@
 
     eager        the ``nn.Module`` as it is (the default, and the reference the others are tested against)
     compile      ``torch.compile`` (inductor). On a CPU, inference freezes the weights into the graph, so inductor
-                 hands oneDNN pre-packed convolutions with bias and ReLU fused: a 1024² image in 1.40 s against
-                 1.76 s eager on 2 cores (BENCHMARKS.md). The first call of each new size compiles (about 25 s
-                 there), so it pays for videos, folders of same-sized photos and the studio's webcam.
+                 hands oneDNN pre-packed convolutions with bias and ReLU fused: a 1024² image in 0.6-0.7x eager's
+                 time on 2 cores (BENCHMARKS.md, "head to head with pytorch/examples"). The first call of each new
+                 size compiles (10-25 s there), so it pays for videos and folders of same-sized photos.
     onnxruntime  the network exported to ONNX in memory (texnets.export's exporter, dynamic batch and size) and
                  run by ONNX Runtime's CPU provider with torch's thread count. Johnson networks, fp32, on the CPU.
 
@@ -68,7 +68,6 @@ class OnnxRuntimeNetwork:
                 raise TexnetsError("--backend onnxruntime needs onnx and onnxruntime: pip install '.[onnx]'")
             self.session = onnxruntime.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
         self.input_name = self.session.get_inputs()[0].name
-        self.device = device
 
     def __call__(self, images: torch.Tensor) -> torch.Tensor:
         pixels = images.detach().to("cpu", torch.float32).contiguous().numpy()

@@ -2,7 +2,7 @@
 
 oneDNN vectorises a CPU convolution across output channels, so a 9×9 convolution from 32 channels to 3 (the last
 layer of a Johnson network) runs at about a fifth of the speed per FLOP of the network's 3×3 convolutions: 0.23 s
-of a 2.95 s training step at 256² × batch 4 on 2 cores, forward and backward (BENCHMARKS.md).
+of every training step at 256² × batch 4 on 2 cores, forward and backward (BENCHMARKS.md, the parts of a step).
 
 Space-to-depth makes it a wider one. With ``s`` = 2, the input's 2×2 pixel blocks become channels
 (``pixel_unshuffle``: C → 4C), each of the output's four pixel phases becomes an output channel (O → 4O), and the

@@ -85,7 +85,7 @@ class ConvLayer(nn.Sequential):
 
 
 class ResidualBlock(nn.Module):
-    """x + IN(conv(ReLU(IN(conv(x))))), the variant of Gross & Wilber that fast-neural-style uses."""
+    """x + norm(conv(ReLU(norm(conv(x))))), the variant of Gross & Wilber that fast-neural-style uses (InstanceNorm)."""
 
     def __init__(self, channels: int, norm_layer: Callable[[int], nn.Module] = instance_norm):
         super().__init__()
