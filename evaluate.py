@@ -21,6 +21,9 @@ and compare trained networks (texture, transfer, AdaIN, WCT) with the optimisati
         builtin:coffee --checkpoint checkpoints/starry/last.ckpt checkpoints/adain_cpu/last.ckpt \\
         checkpoints/wct_cpu/last.ckpt --size 256 --output out/compare_arbitrary.png
     python evaluate.py compare --config my_compare.yaml      # the same flags, as YAML keys
+    # super-resolution: bicubic, trained networks and Deep Image Prior on degraded copies of photos
+    python evaluate.py sr --reference photos/ --checkpoint checkpoints/sr_cpu/last.ckpt --methods bicubic dip \\
+        --size 192 --output out/sr.png          # --held-aside: the photos the checkpoint's run never trained on
     # flicker: the warping error of a stylised clip along the input's motion, against the input's own (floor)
     python evaluate.py video --input clip.mp4 --stylised out/clip.mp4 --output out/clip_temporal.json
 
@@ -44,6 +47,7 @@ from texnets.evaluation import (DIVERSITY_EXTRACTORS, FID_EXTRACTORS, INCEPTION_
                                 MetricOptions, Reference, compare, evaluation_table, find_images)
 from texnets.evaluation.compare import COMPARE_METHODS
 from texnets.evaluation.report import print_evaluation
+from texnets.evaluation.super_resolution import run_sr
 from texnets.evaluation.video import evaluate_video, video_report, video_summary
 from texnets.flow import FLOW_METHODS
 from texnets.images import save_json, write_text
@@ -100,7 +104,8 @@ def metric_options(args: argparse.Namespace, device: torch.device, size=None) ->
 def evaluate_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="evaluate.py", parents=[metric_flags()], formatter_class=argparse.RawDescriptionHelpFormatter,
-        description=__doc__.split("\n")[0] + "\n\nSide-by-side comparison: python evaluate.py compare --help")
+        description=__doc__.split("\n")[0] + "\n\nSide-by-side comparison: python evaluate.py compare --help"
+                                             "\nSuper-resolution: python evaluate.py sr --help")
     parser.add_argument("--generated", "-g", required=True, help="generated images: a folder, a glob or one image")
     parser.add_argument("--reference", "-r", required=True,
                         help="an exemplar (path, builtin:<name> or URL), or a folder/glob of reference images")
@@ -266,6 +271,8 @@ def main(argv: list[str] | None = None) -> int:
         return run_compare(argv[1:])
     if argv[:1] == ["video"]:
         return run_video(argv[1:])
+    if argv[:1] == ["sr"]:
+        return run_sr(argv[1:])
     return run_evaluate(argv)
 
 

@@ -12,6 +12,9 @@ Transfer networks (photos in):
     python synthesize.py --checkpoint ... --input clip.mp4 --precision bf16 --channels-last --compile   # GPU
     python synthesize.py --checkpoint ... --input photos/ --backend onnxruntime           # or compile; CPU
     python synthesize.py --checkpoint ... --input huge.jpg --preserve-color --max-size 4000
+Super-resolution networks (a small photo in, factor x its size out):
+    python synthesize.py --checkpoint checkpoints/sr_cpu/last.ckpt --input small.png --output outputs/large.png
+    python synthesize.py --checkpoint ... --input small_photos/ --output outputs/large/ --factor 4   # checked
 Arbitrary-style networks (AdaIN, WCT: photo and any style image in):
     python synthesize.py --checkpoint checkpoints/adain_cpu/last.ckpt --input photo.jpg --style painting.jpg --alpha 0.8
     python synthesize.py --checkpoint ... --input photo.jpg --style a.jpg b.jpg --style-weights 0.7 0.3
@@ -56,7 +59,8 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description="Run a trained texnets checkpoint: sample textures or stylise "
                                                  "images, folders and videos.")
     parser.add_argument("--checkpoint", required=True, help="a checkpoint written by train.py (e.g. last.ckpt)")
-    parser.add_argument("--input", help="transfer networks: an image, a folder of images or a video file")
+    parser.add_argument("--input", help="transfer and super-resolution networks: an image, a folder of images or a "
+                                        "video file")
     parser.add_argument("--size", type=int, nargs="+", metavar="N",
                         help="texture networks: H W; solid textures: D H W, or one edge for a cube "
                              "(default: the training size)")
@@ -98,6 +102,9 @@ def parse_args(argv=None) -> argparse.Namespace:
                         help="videos with --temporal blend: how much of the previous frame to carry, in [0, 1)")
     parser.add_argument("--flow", choices=FLOW_METHODS, default="dis",
                         help="videos with --temporal blend: motion estimator, dis (OpenCV) or raft (cached weights only)")
+    parser.add_argument("--factor", type=int,
+                        help="super-resolution: the enlargement you expect (2, 4 or 8); checked against the "
+                             "checkpoint's, which sets it")
     parser.add_argument("--precision", default="fp32", choices=["fp32", "bf16", "fp16"],
                         help="transfer networks and solid textures: inference precision (bf16/fp16 on GPUs)")
     parser.add_argument("--channels-last", action="store_true", help="channels_last memory layout (GPU speed-up)")
@@ -186,11 +193,26 @@ def stylize_transfer_net(loaded: LoadedGenerator, args: argparse.Namespace) -> d
     return stylize_inputs(loaded.generator, args)
 
 
-def stylize_inputs(network: torch.nn.Module, args: argparse.Namespace) -> dict:
+def upscale_sr_net(loaded: LoadedGenerator, args: argparse.Namespace) -> dict:
+    """Super-resolution networks: an image, a folder or a video, each enlarged exactly ×factor."""
+    factor = loaded.generator.factor
+    if not args.input:
+        raise TexnetsError(f"a super-resolution network enlarges photos x{factor}: pass --input IMAGE, FOLDER or VIDEO")
+    if args.factor is not None and args.factor != factor:
+        raise TexnetsError(f"--factor {args.factor}: this network was trained for x{factor} only (train another with "
+                           f"--model.generator.factor {args.factor})")
+    if args.preserve_color:
+        raise TexnetsError("--preserve-color is for style transfer; a super-resolution network keeps the colours")
+    return {**stylize_inputs(loaded.generator, args, f"a super-resolution network makes {factor}x the input's size"),
+            "factor": factor}
+
+
+def stylize_inputs(network: torch.nn.Module, args: argparse.Namespace,
+                   output_size: str = "a transfer network keeps the input's size") -> dict:
     """Any image-to-image network: an image, a folder (mirrored into --output) or a video."""
     if args.size or args.count != 1 or args.tile or args.origin:
-        raise TexnetsError("--size, --count, --tile and --origin are for noise-driven generators; "
-                           "a transfer network keeps the input's size (see --max-size)")
+        raise TexnetsError(f"--size, --count, --tile and --origin are for noise-driven generators; "
+                           f"{output_size} (see --max-size)")
     if args.batch_size < 1:
         raise TexnetsError("--batch-size must be at least 1")
     source = Path(args.input)
@@ -321,7 +343,9 @@ SAMPLERS = {
     "solid_texture_net": sample_solid_texture_net,
     "adain_net": stylize_arbitrary,
     "wct_net": stylize_arbitrary,
+    "sr_net": upscale_sr_net,
 }
+IMAGE_INPUT_SAMPLERS = (stylize_transfer_net, stylize_arbitrary, upscale_sr_net)   # what --input, videos and backends serve
 ARBITRARY_STYLE_OPTIONS = ("style", "style_weights", "mask", "levels")
 
 
@@ -351,10 +375,12 @@ def main(argv=None) -> int:
     sampler = SAMPLERS.get(loaded.model_type)
     if sampler is None:
         raise TexnetsError(f"synthesize.py cannot sample {loaded.model_type!r} models yet")
-    if args.temporal != "none" and sampler not in (stylize_transfer_net, stylize_arbitrary):
+    if args.factor is not None and sampler is not upscale_sr_net:
+        raise TexnetsError(f"--factor is for super-resolution checkpoints; this is a {loaded.model_type.replace('_', '-')}")
+    if args.temporal != "none" and sampler not in IMAGE_INPUT_SAMPLERS:
         raise TexnetsError(f"--temporal is for networks that stylise videos; a {loaded.model_type.replace('_', '-')} "
                            "makes images from noise")
-    if args.backend != "eager" and (sampler not in (stylize_transfer_net, stylize_arbitrary) or not args.input):
+    if args.backend != "eager" and (sampler not in IMAGE_INPUT_SAMPLERS or not args.input):
         raise TexnetsError(f"--backend {args.backend} is for networks that stylise photos (--input); use --compile "
                            "for solid textures")
     given = [name for name in ARBITRARY_STYLE_OPTIONS if getattr(args, name)] + ["alpha"] * (args.alpha != 1.0)

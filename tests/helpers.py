@@ -16,7 +16,7 @@ from PIL import Image
 from torch import nn
 
 from texnets.checkpoints import checkpoint_metadata
-from texnets.generators import SolidTextureNet, TextureNet, TransformerNet
+from texnets.generators import SolidTextureNet, SuperResolutionNet, TextureNet, TransformerNet
 from texnets.images import read_image, resize
 from texnets.tasks.base import recalibrate_batch_norm
 from texnets.tasks.solid import slab_batch
@@ -64,6 +64,28 @@ def make_transfer_checkpoint(path: Path, **config) -> Path:
     torch.save({"state_dict": state, "global_step": 5,
                 "texnets": checkpoint_metadata("transformer_net", net.config_dict(),
                                                training={"style": "starry_night.jpg", "size": 32})}, path)
+    return path
+
+
+def make_sr_checkpoint(path: Path, loss: str = "feature", held_aside: Sequence = (), **config) -> Path:
+    """A checkpoint as SuperResolutionTask writes it, around a small random SuperResolutionNet (8 channels, one
+    residual block) whose BatchNorm statistics and affine parameters are not the identity."""
+    torch.manual_seed(0)
+    net = SuperResolutionNet(**{"channels": 8, "residual_blocks": 1, **config})
+    generator = torch.Generator().manual_seed(1)
+    with torch.no_grad():
+        for module in net.modules():
+            if isinstance(module, nn.BatchNorm2d):
+                module.running_mean.copy_(0.1 * torch.randn(module.running_mean.shape, generator=generator))
+                module.running_var.copy_(0.5 + torch.rand(module.running_var.shape, generator=generator))
+                module.weight.copy_(1 + 0.3 * torch.randn(module.weight.shape, generator=generator))
+                module.bias.copy_(0.2 * torch.randn(module.bias.shape, generator=generator))
+    state = {f"generator.{key}": value for key, value in net.state_dict().items()}
+    training = {"task": "super_resolution", "factor": net.factor, "loss": loss,
+                "degradation": {"blur_sigma": 1.0, "downsampling": "bicubic"}, "size": 32,
+                "val_images": [str(photo) for photo in held_aside]}
+    torch.save({"state_dict": state, "global_step": 5,
+                "texnets": checkpoint_metadata("sr_net", net.config_dict(), training=training)}, path)
     return path
 
 

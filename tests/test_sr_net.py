@@ -64,3 +64,23 @@ def test_a_few_steps_lower_the_pixel_loss_on_a_fixed_batch():
         losses.append(loss.item())
     # Robust summaries, not the path: the last five steps against the first five.
     assert sum(losses[-5:]) < 0.5 * sum(losses[:5])
+
+
+@pytest.mark.parametrize("factor, upsample", [(2, "nearest"), (4, "nearest"), (4, "transposed"), (8, "nearest")])
+def test_receptive_margin_bounds_what_one_output_pixel_reads(factor, upsample):
+    """Perturbing one input pixel changes outputs only within the margin (in low-resolution pixels), and the
+    margin is not loose: the farthest changed output sits near it."""
+    torch.manual_seed(0)
+    net = SuperResolutionNet(factor=factor, upsample=upsample, **SMALL).eval()
+    margin = net.receptive_margin()
+    size, centre = 2 * margin + 12, margin + 6
+    image = torch.rand(1, 3, size, size)
+    with torch.no_grad():
+        base = net(image)
+        poked = image.clone()
+        poked[..., centre, centre] += 0.5
+        changed = (net(poked) - base).abs().amax(1)[0] > 0
+    rows, cols = changed.nonzero(as_tuple=True)
+    reach = max(int((rows // factor - centre).abs().max()), int((cols // factor - centre).abs().max()))
+    assert 0 < reach <= margin, (reach, margin)
+    assert reach >= margin - 2, (reach, margin)

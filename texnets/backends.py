@@ -46,9 +46,9 @@ class OnnxRuntimeNetwork:
 
     def __init__(self, network: torch.nn.Module, device: torch.device, precision: str = "fp32",
                  channels_last: bool = False):
-        if getattr(network, "model_type", None) != "transformer_net":
-            raise TexnetsError("--backend onnxruntime runs Johnson transfer networks; AdaIN and WCT networks take "
-                               "eager or compile")
+        if getattr(network, "model_type", None) not in ("transformer_net", "sr_net"):
+            raise TexnetsError("--backend onnxruntime runs Johnson networks (transfer and super-resolution); AdaIN "
+                               "and WCT networks take eager or compile")
         if device.type != "cpu":
             raise TexnetsError("--backend onnxruntime runs on the CPU here (onnxruntime's CPU build): add --device cpu")
         if precision != "fp32" or channels_last:

@@ -53,6 +53,13 @@ def _usage(generator) -> dict:
             "onnx": "inputs 'content', 'style' -> outputs 'stylised'" if generator.transform == "adain" else
                     "not exported: WCT's eigendecomposition has no ONNX operator",
         }
+    if hasattr(generator, "factor"):  # super-resolution
+        return {
+            "inputs": "one float32 tensor (N, 3, h, w): low-resolution RGB images in [0, 1], h and w of at least 8",
+            "output": f"(N, 3, {generator.factor}h, {generator.factor}w) RGB, nominally in [0, 1]: clamp before saving",
+            "example": f"net = torch.jit.load('{TORCHSCRIPT_FILE}'); upscaled = net(images).clamp(0, 1)",
+            "onnx": "inputs 'images' (N, 3, h, w) -> outputs 'upscaled'",
+        }
     if not hasattr(generator, "noise_spec"):  # image-to-image (transfer networks)
         return {
             "inputs": "one float32 tensor (N, 3, H, W): RGB images in [0, 1], any H and W of at least 16",
@@ -107,7 +114,7 @@ def export_onnx(model: torch.nn.Module, path: Path) -> bool:
         output = "image"
     else:
         example = (torch.rand(1, 3, 64, 64),)
-        names, output = ["images"], "stylised"
+        names, output = ["images"], "upscaled" if hasattr(model, "factor") else "stylised"
     axes = {name: {0: "batch", 2: f"height_{name}", 3: f"width_{name}"} for name in names}
     axes[output] = {0: "batch", 2: "height", 3: "width"}
     with atomic_path(path) as tmp, warnings.catch_warnings():

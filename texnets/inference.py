@@ -81,8 +81,12 @@ class Stylizer:
 
     @torch.no_grad()
     def __call__(self, images: torch.Tensor) -> torch.Tensor:
-        """(N, 3, H, W) in [0, 1] -> stylised (N, 3, H, W) float on the CPU; the network time is recorded."""
-        if min(images.shape[-2:]) < 16:
+        """(N, 3, H, W) in [0, 1] -> stylised (N, 3, H, W) float on the CPU (factor·H × factor·W for super-resolution);
+        the network time is recorded."""
+        check_input = getattr(self.generator, "check_input", None)   # super-resolution: its own minimum
+        if check_input is not None:
+            check_input(tuple(images.shape[-2:]))
+        elif min(images.shape[-2:]) < 16:
             raise TexnetsError(f"the input is {images.shape[-1]}x{images.shape[-2]}: at least 16 pixels per side, please")
         postprocess = keep_content_colors if self.preserve_color else None
         if self.channels_last:
@@ -114,7 +118,8 @@ def stylize_image(stylizer: Stylizer, source: str | Path, output: str | Path) ->
     image = stylizer.downscale(read_image(source).unsqueeze(0))
     result = stylizer(image)
     save_image(result, output)
-    return {"input": str(source), "output": str(output), "size": [int(image.shape[-1]), int(image.shape[-2])]}
+    return {"input": str(source), "output": str(output), "size": [int(image.shape[-1]), int(image.shape[-2])],
+            "output_size": [int(result.shape[-1]), int(result.shape[-2])]}
 
 
 def stylize_folder(stylizer: Stylizer, folder: str | Path, output_dir: str | Path, progress: bool = True) -> dict:

@@ -173,10 +173,13 @@ def stylize(generator, image: torch.Tensor, block: int | None = 1024, device="cp
             dtype: torch.dtype | None = None, postprocess=None, progress: bool = False) -> torch.Tensor:
     """Run an image-to-image generator on a (1, 3, H, W) image; tiles when a side exceeds ``block``.
 
-    ``postprocess(output_tile, input_tile)`` runs on each tile (e.g. colour preservation, which is
-    per-pixel), so no full-size intermediate is ever made. Returns a float (1, 3, H, W) CPU tensor.
+    A generator with a ``factor`` (super-resolution) returns factor·H × factor·W: tiles and their windows are cut
+    from the input, and each tile's output is cropped at factor times its place. ``postprocess(output_tile,
+    input_tile)`` runs on each tile (e.g. colour preservation, which is per-pixel), so no full-size intermediate
+    is ever made. Returns a float (1, 3, scale·H, scale·W) CPU tensor.
     """
     height, width = image.shape[-2:]
+    scale = int(getattr(generator, "factor", 1))
     device = torch.device(device)
     autocast = torch.autocast(device.type, dtype=dtype, enabled=dtype not in (None, torch.float32))
 
@@ -199,13 +202,14 @@ def stylize(generator, image: torch.Tensor, block: int | None = 1024, device="cp
         crops = torch.cat([image[..., y0:y1, x0:x1] for y0, y1, x0, x1 in windows]).to(device)
         with autocast:
             generator = generator.freeze_statistics(crops) if freezes else freeze_instance_norms(generator, crops)
-    output = torch.empty(1, 3, height, width)
+    output = torch.empty(1, 3, scale * height, scale * width)
     rows, cols = list(_tiles(height, block, halo, False)), list(_tiles(width, block, halo, False))
     bar = tqdm(total=len(rows) * len(cols), desc="tiles", disable=not progress, leave=False, dynamic_ncols=True)
     for y0, y1, wy0, wy1 in rows:
         for x0, x1, wx0, wx1 in cols:
             tile = run(generator, image[..., wy0:wy1, wx0:wx1])
-            output[..., y0:y1, x0:x1] = tile[..., y0 - wy0:y1 - wy0, x0 - wx0:x1 - wx0]
+            output[..., scale * y0:scale * y1, scale * x0:scale * x1] = \
+                tile[..., scale * (y0 - wy0):scale * (y1 - wy0), scale * (x0 - wx0):scale * (x1 - wx0)]
             bar.update()
     bar.close()
     return output

@@ -89,6 +89,21 @@ class SuperResolutionNet(Generator):
             raise TexnetsError(f"a {size[1]}x{size[0]} low-resolution input is too small: at least {MIN_INPUT} pixels "
                                f"per side (a x{self.factor} network makes {MIN_INPUT * self.factor} from {MIN_INPUT})")
 
+    def receptive_margin(self) -> int:
+        """Low-resolution pixels of context, on each side, that one output pixel can depend on (for tiling).
+
+        Walks an output pixel's dependency interval back through the layers, for each of its ``factor`` positions
+        within a low-resolution pixel, and returns the widest reach (14 at x4 with 4 residual blocks; an upper bound
+        for transposed upsampling)."""
+        worst = 0
+        for position in range(self.factor):
+            lo, hi = position - 4, position + 4          # the output 9×9 conv, at high resolution
+            for _ in range(self.config.stages):          # each ×2 stage: a 3×3 conv, then nearest (i reads i // 2)
+                lo, hi = (lo - 1) // 2, (hi + 1) // 2
+            reach = 2 * self.config.residual_blocks + 4  # two 3×3 convs per residual block, the 9×9 head
+            worst = max(worst, reach - lo, hi + reach)
+        return worst
+
     def forward(self, images: torch.Tensor) -> torch.Tensor:
         # Centred like the transfer network's input, so reflection padding stays neutral.
         x = self.head(images - 0.5)

@@ -7,9 +7,10 @@ from texnets.tasks.arbitrary import AdaINTask, ContentStyleDataModule, WCTTask
 from texnets.tasks.base import AtomicCheckpointIO, GeneratorTask, NonFiniteLossError
 from texnets.tasks.prior import DeepImagePriorDataModule, DeepImagePriorTask
 from texnets.tasks.solid import SliceDataModule, SolidTextureTask
+from texnets.tasks.super_resolution import SuperResolutionTask
 from texnets.tasks.texture import NoiseDataModule, TextureTask
 from texnets.tasks.transfer import ContentImageDataModule, TransferTask
 
 __all__ = ["AdaINTask", "AtomicCheckpointIO", "ContentImageDataModule", "ContentStyleDataModule", "DeepImagePriorDataModule",
            "DeepImagePriorTask", "GeneratorTask", "NoiseDataModule", "NonFiniteLossError", "SliceDataModule",
-           "SolidTextureTask", "TextureTask", "TransferTask", "WCTTask"]
+           "SolidTextureTask", "SuperResolutionTask", "TextureTask", "TransferTask", "WCTTask"]

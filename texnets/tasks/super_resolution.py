@@ -1,0 +1,142 @@
+"""Perceptual-loss super-resolution (Johnson, Alahi & Fei-Fei 2016, section 4.2): a :class:`SuperResolutionTask`
+that trains a :class:`~texnets.generators.SuperResolutionNet` on crops of a folder of photos.
+
+The data are the transfer networks' (:class:`~texnets.tasks.ContentImageDataModule`): high-resolution crops. Each
+step makes their low-resolution inputs on the fly, on the training device, as the paper made its own (Gaussian blur,
+then bicubic downsampling: ``texnets.degradation.low_resolution``), so one folder of photos serves every factor.
+
+Two objectives from one config, the paper's pair:
+
+* ``loss: feature``: feature reconstruction at relu2_2 (the shared ``ContentLoss``, Johnson et al.'s ℓ_feat) plus
+  total variation, the perceptual network;
+* ``loss: pixel``: mean squared error on pixels, the per-pixel baseline the paper compares against (same network,
+  data and schedule; TV still applies when its weight is positive).
+
+Validation logs PSNR and SSIM (8-bit, as saved) and the relu2_2 distance of the held-aside photos whatever the
+objective, so the two runs' curves compare in TensorBoard.
+"""
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import torch
+import torch.nn.functional as F
+
+from texnets.degradation import BLUR_SIGMA, low_resolution
+from texnets.errors import TexnetsError
+from texnets.generators.sr_net import SuperResolutionNet, SuperResolutionNetConfig
+from texnets.losses import ContentLoss, PerceptualCriterion
+from texnets.quality import psnr_ssim, quantize
+from texnets.tasks.base import GeneratorTask
+from texnets.vgg import JOHNSON_CONTENT_LAYERS, VGGEncoder, check_layers
+
+SR_LOSSES = ("feature", "pixel")
+
+
+class SuperResolutionTask(GeneratorTask):
+    """Train a :class:`~texnets.generators.SuperResolutionNet` to enlarge photos ×factor in one forward pass.
+
+    Args:
+        generator: the network's hyper-parameters (factor, channels, residual_blocks, upsample, norm, output_range).
+        loss: ``feature`` (relu2_2 reconstruction, the perceptual network) or ``pixel`` (per-pixel MSE, the baseline).
+        feature_layers: VGG layers of the feature reconstruction loss (Johnson et al. 2016: relu2_2).
+        feature_weight / pixel_weight / tv_weight: weights of the terms (see the configs for units and sources).
+        blur_sigma: std of the Gaussian blur, in high-resolution pixels, before bicubic downsampling.
+        encoder: options of ``texnets.vgg.VGGEncoder`` (``weights``, ``arch``, ``pooling``).
+        lr / lr_step / lr_gamma: Adam's learning rate and its optional step decay.
+        channels_last / compile: as for the other tasks (GPU speed-ups).
+    """
+
+    def __init__(self, generator: SuperResolutionNetConfig | None = None, loss: str = "feature",
+                 feature_layers: Sequence[str] = JOHNSON_CONTENT_LAYERS, feature_weight: float = 1.0,
+                 pixel_weight: float = 1.0, tv_weight: float = 0.0, blur_sigma: float = BLUR_SIGMA,
+                 encoder: dict | None = None, lr: float = 1e-3, lr_step: int = 0, lr_gamma: float = 0.5,
+                 channels_last: bool = False, compile: bool = False):
+        super().__init__(channels_last=channels_last, compile=compile)
+        config, generator = self.generator_config(SuperResolutionNetConfig, generator)
+        self.save_hyperparameters()
+        if loss not in SR_LOSSES:
+            raise TexnetsError(f"model.loss must be one of {', '.join(SR_LOSSES)} for super-resolution, not {loss!r}")
+        if lr <= 0 or lr_step < 0 or not 0 < lr_gamma <= 1 or min(feature_weight, pixel_weight, tv_weight) < 0:
+            raise TexnetsError("need lr > 0, lr_step >= 0, 0 < lr_gamma <= 1 and non-negative loss weights")
+        if blur_sigma < 0:
+            raise TexnetsError(f"model.blur_sigma must be >= 0, not {blur_sigma}")
+        self.loss_name, self.blur_sigma = loss, float(blur_sigma)
+        encoder_options = dict(encoder or {})
+        self.feature_layers = check_layers(feature_layers, encoder_options.get("arch", "vgg19"))
+        self.generator = SuperResolutionNet(config)
+        encoder = VGGEncoder(self.feature_layers, **encoder_options)
+        # The feature term is always built: validation reports it for the pixel baseline too.
+        weight = feature_weight if loss == "feature" else 0.0
+        self.criterion = PerceptualCriterion(encoder, {"feature": (ContentLoss(self.feature_layers), weight)},
+                                             tv_weight=tv_weight)
+
+    # -- wiring --------------------------------------------------------------------------------------
+    @property
+    def encoder(self) -> VGGEncoder:
+        return self.criterion.encoder
+
+    @property
+    def factor(self) -> int:
+        return self.generator.factor
+
+    def configure_data(self, datamodule) -> None:
+        """The high-resolution crops must divide by the factor, so each low-resolution input is exact."""
+        for name in ("size", "val_size"):
+            size = getattr(datamodule, name, None)
+            if size is not None and size % self.factor:
+                raise TexnetsError(f"data.{name} ({size}) must be a multiple of the factor {self.factor}: e.g. "
+                                   f"{max(self.factor, size // self.factor * self.factor)}")
+        if getattr(datamodule, "size", None) is not None:
+            self.generator.check_input((datamodule.size // self.factor,) * 2)
+
+    def frozen_prefixes(self) -> tuple[str, ...]:
+        return ("criterion.",)
+
+    def task_summary(self) -> dict:
+        return {"task": "super_resolution", "factor": self.factor, "loss": self.loss_name,
+                "degradation": {"blur_sigma": self.blur_sigma, "downsampling": "bicubic"}}
+
+    def degrade(self, high_resolution: torch.Tensor) -> torch.Tensor:
+        return low_resolution(high_resolution, self.factor, self.blur_sigma)
+
+    # -- objective -----------------------------------------------------------------------------------
+    def objective(self, high_resolution: torch.Tensor, restored: torch.Tensor):
+        """Total loss and detached per-term values for logging; every term is computed, the weights choose."""
+        with torch.no_grad():
+            self.criterion.terms["feature"].set_target(self.encoder(high_resolution, self.feature_layers))
+        loss, logs = self.criterion(restored)
+        pixel = F.mse_loss(restored, high_resolution)
+        logs["pixel"] = pixel.detach()
+        if self.loss_name == "pixel":
+            loss = loss + self.hparams.pixel_weight * pixel
+            logs["total"] = loss.detach()
+        return loss, logs
+
+    def forward(self, low_resolution_images: torch.Tensor) -> torch.Tensor:
+        return self.generator(low_resolution_images)
+
+    def training_step(self, high_resolution: torch.Tensor, batch_idx: int) -> torch.Tensor:
+        inputs = self.degrade(high_resolution)
+        if self.channels_last:
+            inputs = inputs.contiguous(memory_format=torch.channels_last)
+        loss, logs = self.objective(high_resolution, self.generator(inputs))
+        return self.log_training_step(loss, logs, batch_size=high_resolution.shape[0])
+
+    def validation_step(self, high_resolution: torch.Tensor, batch_idx: int) -> None:
+        inputs = self.degrade(high_resolution)
+        restored = self.generator(inputs)
+        _, logs = self.objective(high_resolution, restored)
+        psnr, ssim = psnr_ssim(quantize(restored), high_resolution)
+        bicubic = F.interpolate(inputs, size=tuple(high_resolution.shape[-2:]), mode="bicubic",
+                                align_corners=False).clamp(0, 1)
+        logs.update({"psnr": psnr.mean(), "ssim": ssim.mean(),
+                     "psnr_bicubic": psnr_ssim(quantize(bicubic), high_resolution)[0].mean()})
+        self.log_validation_step(logs, batch_size=high_resolution.shape[0])
+        if batch_idx == 0:
+            # Rows of three: bicubic, the network, the original.
+            rows = torch.stack([bicubic, restored.clamp(0, 1), high_resolution], 1).flatten(0, 1)
+            self.log_image_grid("bicubic | network | original", rows, columns=3)
+
+
+__all__ = ["SR_LOSSES", "SuperResolutionTask"]
