@@ -12,6 +12,10 @@ Transfer networks (photos in):
     python synthesize.py --checkpoint ... --input clip.mp4 --precision bf16 --channels-last --compile   # GPU
     python synthesize.py --checkpoint ... --input photos/ --backend onnxruntime           # or compile; CPU
     python synthesize.py --checkpoint ... --input huge.jpg --preserve-color --max-size 4000
+Multi-style transfer networks (Dumoulin et al. 2017):
+    python synthesize.py --checkpoint checkpoints/multistyle_cpu/last.ckpt --list-styles
+    python synthesize.py --checkpoint ... --input photo.jpg --style-index 2
+    python synthesize.py --checkpoint ... --input photo.jpg --mix 0=0.5 3=0.5
 Super-resolution networks (a small photo in, factor x its size out):
     python synthesize.py --checkpoint checkpoints/sr_cpu/last.ckpt --input small.png --output outputs/large.png
     python synthesize.py --checkpoint ... --input small_photos/ --output outputs/large/ --factor 4   # checked
@@ -42,7 +46,7 @@ from tqdm.auto import tqdm
 
 from texnets.arbitrary_inference import DEFAULT_STYLE_SIZE, StyledNetwork, load_styles, texture_from_noise
 from texnets.backends import BACKENDS
-from texnets.checkpoints import LoadedGenerator, load_generator
+from texnets.checkpoints import LoadedGenerator, known_styles, load_generator, style_name
 from texnets.cli import environment, main_guard, pick_device, report_path, synchronize
 from texnets.errors import TexnetsError
 from texnets.export import export_generator
@@ -50,6 +54,7 @@ from texnets.flow import FLOW_METHODS, flow_estimator
 from texnets.images import load_mask, save_image, save_json
 from texnets.inference import Stylizer, output_suffix, stylize_folder, stylize_image, stylize_video
 from texnets.temporal import TemporalBlender
+from texnets.generators.transformer_net import check_style_weights
 from texnets.tiling import generate, has_instance_norm
 from texnets.video import is_video
 from texnets.volumes import check_volume_size, generate_volume, save_slice_preview
@@ -84,6 +89,13 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--mask", nargs="+", metavar="IMAGE",
                         help="arbitrary-style networks: one mask image per --style, the input's size; white = that "
                              "style, black = not; where no mask is white the photo stays")
+    parser.add_argument("--style-index", type=int, metavar="K",
+                        help="multi-style transfer networks: stylise with style K (default 0; --list-styles)")
+    parser.add_argument("--mix", nargs="+", metavar="K=W",
+                        help="multi-style transfer networks: a convex combination of styles, e.g. 0=0.7 2=0.3 "
+                             "(weights sum to 1)")
+    parser.add_argument("--list-styles", action="store_true",
+                        help="transfer networks: print the styles the checkpoint knows, by index, and exit")
     parser.add_argument("--alpha", type=float, default=1.0,
                         help="arbitrary-style networks: content/style trade-off, 0 = the photo, 1 = full style")
     parser.add_argument("--style-size", type=int, default=DEFAULT_STYLE_SIZE,
@@ -186,11 +198,47 @@ def default_output(source: Path, run: str) -> Path:
     return Path("outputs") / f"{source.stem}_{run}{suffix}"
 
 
+def parse_mix(items: list[str], styles: int) -> torch.Tensor:
+    """``--mix K1=w1 K2=w2 ...`` -> (N,) mixing weights (checked: indices in range, a convex combination)."""
+    weights = torch.zeros(styles)
+    for item in items:
+        index, _, weight = item.partition("=")
+        try:
+            index, weight = int(index), float(weight)
+        except ValueError:
+            raise TexnetsError(f"--mix takes INDEX=WEIGHT pairs such as 0=0.7 1=0.3, not {item!r}") from None
+        check_style_weights(index, styles)
+        weights[index] += weight
+    return check_style_weights(weights, styles)
+
+
+def chosen_style(loaded: LoadedGenerator, args: argparse.Namespace) -> tuple[torch.nn.Module, dict]:
+    """A transfer network ready to run, and what the report says of its style: a multi-style network (Dumoulin et
+    al. 2017) with the style --style-index or --mix chose (default: style 0) baked into a plain TransformerNet."""
+    network, styles = loaded.generator, known_styles(loaded.metadata)
+    if args.style_index is not None and args.mix:
+        raise TexnetsError("--style-index and --mix both choose the style: pass one of them")
+    if args.mix:
+        weights = parse_mix(args.mix, network.styles)
+    else:
+        weights = check_style_weights(args.style_index or 0, network.styles)
+    if network.styles > 1:
+        network = network.with_style(weights)
+    mix = [{"index": index, "name": style_name(styles[index]), "weight": round(float(w), 6)}
+           for index, w in enumerate(weights.tolist()) if w > 0]
+    listed = [{"index": index, "name": style_name(spec), "source": spec} for index, spec in enumerate(styles)]
+    return network, {"styles": listed, "style_mix": mix}
+
+
 def stylize_transfer_net(loaded: LoadedGenerator, args: argparse.Namespace) -> dict:
-    """Johnson networks: an image, a folder (mirrored into --output) or a video."""
+    """Johnson networks: an image, a folder (mirrored into --output) or a video, in the chosen style."""
     if not args.input:
         raise TexnetsError("a transfer network stylises photos: pass --input IMAGE, FOLDER or VIDEO")
-    return stylize_inputs(loaded.generator, args)
+    network, style = chosen_style(loaded, args)
+    if len(style["styles"]) > 1:
+        chosen = " + ".join(f"{item['weight']:g} x {item['index']}: {item['name']}" for item in style["style_mix"])
+        print(f"style: {chosen} (of {len(style['styles'])}; --list-styles)", file=sys.stderr)
+    return {**stylize_inputs(network, args), **style}
 
 
 def upscale_sr_net(loaded: LoadedGenerator, args: argparse.Namespace) -> dict:
@@ -363,11 +411,25 @@ def main(argv=None) -> int:
     if args.block is not None and args.block < 1:
         raise TexnetsError("--block must be at least 1")
     loaded = load_generator(args.checkpoint)
+    transfer = loaded.model_type == "transformer_net"
+    if (args.style_index is not None or args.mix or args.list_styles) and not transfer:
+        raise TexnetsError(f"--style-index, --mix and --list-styles are for transfer networks; this is a "
+                           f"{loaded.model_type.replace('_', '-')}")
+    if args.list_styles:
+        for index, spec in enumerate(known_styles(loaded.metadata)):
+            print(f"{index}: {style_name(spec)}" + (f"  ({spec})" if style_name(spec) != spec else ""))
+        return 0
     report = {"command": " ".join(["synthesize.py", *(sys.argv[1:] if argv is None else argv)]),
               "checkpoint": str(args.checkpoint), **loaded.report(), "environment": environment()}
     if args.export:
-        report["export"] = export_generator(loaded.generator, args.export,
-                                            extra={"checkpoint": str(args.checkpoint), "step": loaded.global_step})
+        network, extra = loaded.generator, {"checkpoint": str(args.checkpoint), "step": loaded.global_step}
+        if transfer and network.styles > 1:
+            if args.style_index is None and not args.mix:
+                raise TexnetsError(f"this network knows {network.styles} styles and exports one at a time: add "
+                                   f"--style-index K or --mix K1=W1 K2=W2 (--list-styles shows them)")
+            network, style = chosen_style(loaded, args)
+            extra["style_mix"] = style["style_mix"]
+        report["export"] = export_generator(network, args.export, extra=extra)
         print(f"exported to {args.export}", file=sys.stderr)
         if args.output is None and args.input is None:
             save_json(report, Path(args.export) / "report.json")

@@ -9,7 +9,7 @@ import torch
 
 import synthesize
 import train
-from helpers import call_main, one_error_line
+from helpers import call_main, call_main_out, one_error_line
 from texnets.checkpoints import load_generator, read_checkpoint
 from texnets.errors import TexnetsError
 from texnets.tiling import generate
@@ -47,11 +47,11 @@ def test_synthesize_given_a_yaml_config_as_checkpoint_says_so_in_one_line(tmp_pa
     assert not (tmp_path / "x.png").exists()
 
 
-def format1_parts(seed: int = 0) -> dict:
-    """The model parts of a checkpoint laid out as texnets 0.1.0 wrote them (tests/data/texture_net_format1.json:
+def format1_parts(seed: int = 0, old: Path = OLD) -> dict:
+    """The model parts of a checkpoint laid out as texnets 0.1.0 wrote them (tests/data/<model>_format1.json:
     metadata, hyper-parameters, state-dict keys, shapes and dtypes), filled with seeded values. No weights
     are kept in the repository, only the layout, which is what a refactor can break."""
-    layout = json.loads(OLD.with_suffix(".json").read_text())
+    layout = json.loads(old.with_suffix(".json").read_text())
     generator = torch.Generator().manual_seed(seed)
     state = {}
     for key, spec in layout["state_dict"].items():
@@ -93,5 +93,36 @@ def test_a_checkpoint_laid_out_as_texnets_0_1_0_wrote_it_resumes_training(tmp_pa
     torch.save(current, checkpoint)
     code, err = call_main(train.main, ["--config", OLD.with_suffix(".yaml"), "--ckpt_path", checkpoint,
                                        "--trainer.max_steps", 3], capsys)
+    assert code == 0, err
+    assert json.loads((runs / "r" / "report.json").read_text())["final_step"] == 3
+
+
+OLD_TRANSFER = OLD.parent / "transformer_net_format1"   # written before transfer networks learnt several styles
+
+
+def test_a_transfer_checkpoint_from_before_multi_style_loads_as_a_one_style_network(tmp_path, capsys):
+    path = tmp_path / "format1.ckpt"
+    parts = format1_parts(old=OLD_TRANSFER)
+    torch.save(parts, path)
+    loaded = load_generator(path)
+    assert loaded.generator.styles == 1
+    assert loaded.generator.config_dict() == {**parts["texnets"]["generator"], "styles": 1}
+    assert {"generator." + key for key in loaded.generator.state_dict()} == {
+        key for key in parts["state_dict"] if key.startswith("generator.")}
+    code, out, _ = call_main_out(synthesize.main, ["--checkpoint", path, "--list-styles"], capsys)
+    assert code == 0 and out.strip() == "0: builtin:brick"
+
+
+def test_a_transfer_checkpoint_from_before_multi_style_resumes_training(shared_data, tmp_path, capsys):
+    runs, content = tmp_path / "runs", ["--data.folder", shared_data / "content"]
+    code, err = call_main(train.main, ["--config", OLD_TRANSFER.with_suffix(".yaml"), *content, "--output_dir", runs,
+                                       "--run_name", "r"], capsys)
+    assert code == 0, err
+    checkpoint = runs / "r" / "last.ckpt"
+    current = torch.load(checkpoint, weights_only=True)
+    current.update(format1_parts(old=OLD_TRANSFER))
+    torch.save(current, checkpoint)
+    code, err = call_main(train.main, ["--config", OLD_TRANSFER.with_suffix(".yaml"), *content, "--ckpt_path",
+                                       checkpoint, "--trainer.max_steps", 3], capsys)
     assert code == 0, err
     assert json.loads((runs / "r" / "report.json").read_text())["final_step"] == 3

@@ -10,7 +10,7 @@ from torch import nn
 
 from texnets.errors import TexnetsError
 from texnets.losses import (STYLE_LOSSES, ContentLoss, GramLoss, MeanVarLoss, MMDLoss, MomentLoss,
-                            PerceptualCriterion, SlicedWassersteinLoss, TotalVariation, gram_matrix,
+                            PerceptualCriterion, PerStyleLoss, SlicedWassersteinLoss, TotalVariation, gram_matrix,
                             make_style_loss, resolve_layer_weights)
 
 LAYERS = ["relu1_1", "relu2_1"]
@@ -523,3 +523,28 @@ def test_mrf_refuses_maps_smaller_than_a_patch():
     loss = make_style_loss("mrf", ["relu1_1"], patch_size=5, target={"relu1_1": torch.rand(1, 4, 8, 8)})
     with pytest.raises(TexnetsError, match="smaller than the 5x5 MRF patch"):
         loss({"relu1_1": torch.rand(1, 4, 4, 8)})
+
+
+# --------------------------------------------------------------------------------------------------
+# Several styles in one batch (Dumoulin et al. 2017)
+
+def test_per_style_loss_judges_each_image_by_its_own_style():
+    targets = [synthetic_features(seed) for seed in (1, 2, 3)]
+    per_style = PerStyleLoss([GramLoss(LAYERS, target=target) for target in targets])
+    images = synthetic_features(seed=9, batch=4)
+    per_style.set_assignment(torch.tensor([2, 0, 2, 1]))
+    expected = sum(GramLoss(LAYERS, target=targets[style])({k: v[i:i + 1] for k, v in images.items()})
+                   for i, style in enumerate([2, 0, 2, 1])) / 4
+    assert torch.allclose(per_style(images), expected, rtol=1e-5)
+    assert set(per_style.last_layer_losses) == set(LAYERS)
+    # A batch of one style is that style's own loss.
+    per_style.set_assignment(torch.tensor([1, 1, 1, 1]))
+    assert torch.allclose(per_style(images), GramLoss(LAYERS, target=targets[1])(images), rtol=1e-6)
+
+
+def test_per_style_loss_refuses_unknown_styles_and_a_missing_assignment():
+    per_style = PerStyleLoss([GramLoss(LAYERS, target=synthetic_features(seed)) for seed in (1, 2)])
+    with pytest.raises(TexnetsError, match="call set_assignment first"):
+        per_style(synthetic_features(batch=2))
+    with pytest.raises(TexnetsError, match="style indices must be in 0..1"):
+        per_style.set_assignment(torch.tensor([0, 2]))

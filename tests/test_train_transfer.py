@@ -69,9 +69,10 @@ def test_starry_config_trains_and_writes_a_loadable_checkpoint(shared_data, tmp_
     assert loaded.model_type == "transformer_net" and loaded.global_step == 2
     assert isinstance(loaded.generator, TransformerNet)
     assert loaded.metadata["generator"] == {"width": 0.25, "residual_blocks": 5, "upsample": "nearest",
-                                            "output_range": 0.588}
+                                            "output_range": 0.588, "styles": 1}
     training = loaded.metadata["training"]
-    assert training["style"] == str(style) and training["content"] == str(photos) and training["size"] == 32
+    assert training["style"] == str(style) and training["styles"] == [str(style)]
+    assert training["content"] == str(photos) and training["size"] == 32
     assert len(training["val_images"]) == 8  # starry.yaml holds 8 photos aside
     state = torch.load(run_dir / "last.ckpt", map_location="cpu", weights_only=True)["state_dict"]
     assert not any(key.startswith("criterion.encoder.") for key in state)  # VGG weights stay out of checkpoints

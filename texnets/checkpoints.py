@@ -148,6 +148,21 @@ def load_generator(path: str | os.PathLike) -> LoadedGenerator:
     return LoadedGenerator(meta["model_type"], generator.eval(), meta, checkpoint.get("global_step"))
 
 
+def style_name(spec: str) -> str:
+    """A style's file name, from a path, ``builtin:<name>`` or a URL (checksum fragment dropped)."""
+    spec = str(spec).split("#")[0].rstrip("/")
+    return spec.rsplit("/", 1)[-1] if "/" in spec else spec
+
+
+def known_styles(metadata: dict) -> list[str]:
+    """The styles a transfer checkpoint knows, in index order: ``training.styles``, or the one ``training.style``
+    of checkpoints written before networks learnt several."""
+    training = metadata.get("training") or {}
+    styles = training.get("styles") or ([training["style"]] if training.get("style") else [])
+    count = int((metadata.get("generator") or {}).get("styles", 1))
+    return list(styles) if len(styles) == count else [f"style {index}" for index in range(count)]
+
+
 __all__ = ["CHECKPOINT_FORMAT", "LoadedGenerator", "checked_metadata", "checkpoint_metadata",
-           "generator_state", "load_generator", "read_checkpoint",
+           "generator_state", "known_styles", "load_generator", "read_checkpoint", "style_name",
            "save_atomically"]

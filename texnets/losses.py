@@ -427,6 +427,44 @@ class GuidedLoss(nn.Module):
         return self.loss(guided)
 
 
+class PerStyleLoss(nn.Module):
+    """Several styles in one batch (Dumoulin et al. 2017): one style loss per style image, each image of the batch
+    judged by the loss of its own style. ``set_assignment(indices)`` names each image's style before the forward
+    pass, as a content loss is given each batch's targets. The value is the mean over the batch's images, so a
+    batch of one style equals that style's own loss."""
+
+    def __init__(self, losses: Sequence[FeatureLoss]):
+        super().__init__()
+        if not losses:
+            raise TexnetsError("PerStyleLoss needs at least one style loss")
+        self.losses = nn.ModuleList(losses)
+        self.layers = list(losses[0].layers)
+        self.assignment: torch.Tensor | None = None
+        self.last_layer_losses: dict[str, torch.Tensor] = {}
+
+    def set_assignment(self, indices: torch.Tensor) -> None:
+        if bool((indices < 0).any()) or bool((indices >= len(self.losses)).any()):
+            raise TexnetsError(f"style indices must be in 0..{len(self.losses) - 1}")
+        self.assignment = indices.reshape(-1)
+
+    def forward(self, features: Features) -> torch.Tensor:
+        if self.assignment is None:
+            raise TexnetsError("PerStyleLoss needs each image's style: call set_assignment first")
+        batch = self.assignment.numel()
+        total, per_layer = 0.0, {layer: 0.0 for layer in self.layers}
+        for style, loss in enumerate(self.losses):
+            members = (self.assignment == style).nonzero().flatten()
+            if members.numel() == 0:
+                continue
+            members = members.to(features[self.layers[0]].device)
+            share = members.numel() / batch
+            total = total + share * loss({layer: features[layer].index_select(0, members) for layer in self.layers})
+            for layer, value in loss.last_layer_losses.items():
+                per_layer[layer] = per_layer[layer] + share * value
+        self.last_layer_losses = per_layer
+        return total
+
+
 class PerceptualCriterion(nn.Module):
     """Weighted sum of feature losses and total variation over one encoder pass.
 
@@ -472,6 +510,6 @@ def is_finite(value: torch.Tensor) -> bool:
 
 __all__ = [
     "ContentLoss", "FeatureLoss", "GramLoss", "GuidedLoss", "MMDLoss", "MRFLoss", "MeanVarLoss", "MomentLoss",
-    "PerceptualCriterion", "STYLE_LOSSES", "SlicedWassersteinLoss", "TotalVariation", "gram_matrix", "is_finite",
-    "make_style_loss", "resolve_layer_weights",
+    "PerStyleLoss", "PerceptualCriterion", "STYLE_LOSSES", "SlicedWassersteinLoss", "TotalVariation", "gram_matrix",
+    "is_finite", "make_style_loss", "resolve_layer_weights",
 ]

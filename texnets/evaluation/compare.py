@@ -217,7 +217,9 @@ def run_transfer_net(loaded, load_seconds: float, photos: list[torch.Tensor], de
     """Each photo through the network (``generator``, default the checkpoint's) one at a time, as
     synthesize.py stylises it (texnets.inference)."""
     from texnets.inference import Stylizer
-    stylizer = Stylizer(loaded.generator if generator is None else generator, device=device)
+    if generator is None:   # a multi-style network: its first style, baked into a plain one
+        generator = loaded.generator.with_style(0) if loaded.generator.styles > 1 else loaded.generator
+    stylizer = Stylizer(generator, device=device)
     stylizer(photos[0])  # warm-up: allocator, thread pools
     images, seconds = [], []
     for photo in photos:

@@ -14,6 +14,13 @@ Upsampling is nearest-neighbour ×2 followed by a 3×3 convolution ("resize-conv
 2016), which avoids the checkerboard artefacts of transposed convolutions; ``upsample="transposed"``
 keeps the paper's fractionally-strided convolutions (same parameter count) for comparison.
 
+Many styles in one network (Dumoulin, Shlens & Kudlur 2017, "A Learned Representation for Artistic Style"):
+with ``styles`` = N > 1 every InstanceNorm becomes a :class:`ConditionalInstanceNorm2d` holding an N×C table of
+scales and shifts, one row per style, and everything else is shared. ``net(images, styles)`` picks a row per
+image (an index) or mixes rows (a convex combination of the tables, per image), and ``with_style`` bakes one
+choice into an ordinary single-style network for inference, tiling and export. With N = 1 the network is the
+original one, parameter for parameter and key for key.
+
 Any H×W works: the input is reflect-padded to a multiple of 4 (two stride-2 stages) and the output is
 cropped back, so the output always has the input's size. The output is
 ``0.5 + output_range · tanh(conv)`` (fast-neural-style's ``-tanh_constant 150`` on 0..255 pixels:
@@ -21,8 +28,10 @@ output_range = 150/255), so it stays near [0, 1] without clamping during trainin
 """
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from functools import partial
+from typing import Optional
 
 import torch
 import torch.nn.functional as F
@@ -45,12 +54,14 @@ class TransformerNetConfig:
         upsample: ``nearest`` (resize-convolution, no checkerboard) or ``transposed`` (the paper's).
         output_range: half-range of the tanh output around mid-grey, in [0, 1] image units
             (fast-neural-style: 150 on a 0..255 scale); 0 gives an unbounded linear output.
+        styles: styles the network knows (Dumoulin et al. 2017's conditional instance norm when above 1).
     """
 
     width: float = 1.0
     residual_blocks: int = 5
     upsample: str = "nearest"
     output_range: float = 150.0 / 255.0
+    styles: int = 1
 
     def __post_init__(self):
         if self.upsample not in UPSAMPLINGS:
@@ -59,6 +70,8 @@ class TransformerNetConfig:
             raise TexnetsError(f"generator width must be in (0, 8], not {self.width}")
         if self.residual_blocks < 0 or self.output_range < 0:
             raise TexnetsError("generator residual_blocks and output_range must not be negative")
+        if self.styles < 1:
+            raise TexnetsError(f"generator styles must be at least 1, not {self.styles}")
 
     def channels(self, reference: int) -> int:
         return max(1, int(round(reference * self.width)))
@@ -67,6 +80,32 @@ class TransformerNetConfig:
 def instance_norm(channels: int) -> nn.Module:
     """The transfer networks' normalisation: InstanceNorm with affine parameters (Ulyanov et al. 2016)."""
     return nn.InstanceNorm2d(channels, affine=True)
+
+
+class ConditionalInstanceNorm2d(nn.Module):
+    """Instance normalisation whose scale and shift are a mix of ``styles`` learnt rows (Dumoulin et al. 2017, eq. 5):
+    ``γ_s · (x − μ) / σ + β_s`` with ``(γ_s, β_s) = mix @ (Γ, Β)`` for a per-image ``mix`` of shape (B, N).
+
+    The mix is set by the owning :class:`TransformerNet` just before its forward pass (``mix`` attribute) and cleared
+    after it: the layers between are ``nn.Sequential`` stacks that pass one tensor along, and the state-dict keys stay
+    those of the single-style network (``weight`` and ``bias``, now N×C)."""
+
+    def __init__(self, channels: int, styles: int, eps: float = 1e-5):
+        super().__init__()
+        self.styles, self.eps = styles, eps
+        self.weight = nn.Parameter(torch.ones(styles, channels))
+        self.bias = nn.Parameter(torch.zeros(styles, channels))
+        self.mix: torch.Tensor | None = None
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.mix is None:
+            raise RuntimeError("ConditionalInstanceNorm2d runs inside TransformerNet.forward, which sets the style mix")
+        mix = self.mix.to(self.weight.dtype)
+        scale, shift = (mix @ self.weight).to(x.dtype), (mix @ self.bias).to(x.dtype)
+        return F.instance_norm(x, eps=self.eps) * scale[:, :, None, None] + shift[:, :, None, None]
+
+    def extra_repr(self) -> str:
+        return f"{self.weight.shape[1]}, styles={self.styles}, eps={self.eps}"
 
 
 class ConvLayer(nn.Sequential):
@@ -125,11 +164,15 @@ class TransformerNet(Generator):
     def __init__(self, config: TransformerNetConfig | None = None, **overrides):
         super().__init__()
         self.config = config = self.resolve_config(config, overrides)
+        self.styles = config.styles
+        norm = instance_norm if config.styles == 1 else partial(ConditionalInstanceNorm2d, styles=config.styles)
         c32, c64, c128 = config.channels(32), config.channels(64), config.channels(128)
-        self.encoder = nn.Sequential(ConvLayer(3, c32, 9), ConvLayer(c32, c64, 3, stride=2),
-                                     ConvLayer(c64, c128, 3, stride=2))
-        self.residuals = nn.Sequential(*[ResidualBlock(c128) for _ in range(config.residual_blocks)])
-        self.decoder = nn.Sequential(UpsampleConv(c128, c64, config.upsample), UpsampleConv(c64, c32, config.upsample),
+        self.encoder = nn.Sequential(ConvLayer(3, c32, 9, norm_layer=norm),
+                                     ConvLayer(c32, c64, 3, stride=2, norm_layer=norm),
+                                     ConvLayer(c64, c128, 3, stride=2, norm_layer=norm))
+        self.residuals = nn.Sequential(*[ResidualBlock(c128, norm) for _ in range(config.residual_blocks)])
+        self.decoder = nn.Sequential(UpsampleConv(c128, c64, config.upsample, norm),
+                                     UpsampleConv(c64, c32, config.upsample, norm),
                                      ConvLayer(c32, 3, 9, relu=False, norm=False))
         self.output_range = float(config.output_range)
 
@@ -152,7 +195,53 @@ class TransformerNet(Generator):
             worst = max(worst, p - lo, hi - p)
         return worst
 
-    def forward(self, images: torch.Tensor) -> torch.Tensor:
+    # -- styles --------------------------------------------------------------------------------------
+    @torch.jit.unused
+    def style_weights(self, styles: Optional[torch.Tensor], batch: int) -> torch.Tensor:
+        """(batch, N) mixing weights from ``styles``: None (style 0), indices (B,) or (1,), or weights (B, N) or
+        (N,). The checks that catch a user's mistake (range, convexity) are ``check_style_weights``'s."""
+        if styles is None:
+            styles = torch.zeros(1, dtype=torch.long)
+        if not styles.is_floating_point():
+            styles = F.one_hot(styles.reshape(-1).long(), self.styles).float()
+        styles = styles.reshape(-1, self.styles)
+        return styles.expand(batch, -1) if styles.shape[0] == 1 else styles
+
+    @torch.jit.unused
+    def _stylised(self, images, styles):
+        # type: (Tensor, Optional[Tensor]) -> Tensor
+        # (a type comment: TorchScript reads an unused method's real annotations, which are strings in this module)
+        mix = self.style_weights(styles, images.shape[0]).to(images.device)
+        norms = [m for m in self.modules() if isinstance(m, ConditionalInstanceNorm2d)]
+        for norm in norms:
+            norm.mix = mix
+        try:
+            return self._transform(images)
+        finally:
+            for norm in norms:
+                norm.mix = None
+
+    def with_style(self, weights: torch.Tensor | Sequence[float] | int) -> TransformerNet:
+        """An ordinary single-style TransformerNet that computes this network with one fixed style: an index or a
+        convex combination of the N style rows (every image then gets the same mix). Tiling, compilation, ONNX and
+        TorchScript export then work as for any single-style network."""
+        weights = check_style_weights(weights, self.styles)
+        baked = TransformerNet(self.resolve_config(self.config, {"styles": 1}))
+        state = self.state_dict()
+        for name, module in self.named_modules():
+            if isinstance(module, ConditionalInstanceNorm2d):
+                state[f"{name}.weight"] = weights @ module.weight.detach()
+                state[f"{name}.bias"] = weights @ module.bias.detach()
+        baked.load_state_dict(state)
+        return baked.train(self.training)
+
+    def forward(self, images: torch.Tensor, styles: Optional[torch.Tensor] = None) -> torch.Tensor:
+        """Stylise ``images``; a multi-style network takes ``styles`` (see ``style_weights``; default style 0)."""
+        if self.styles > 1:
+            return self._stylised(images, styles)
+        return self._transform(images)
+
+    def _transform(self, images: torch.Tensor) -> torch.Tensor:
         height, width = images.shape[-2], images.shape[-1]
         # Caffe-like mean-centred input (the network reads "0..255 minus the mean" in fast-neural-style);
         # the first InstanceNorm makes the scale immaterial, the centring keeps reflection padding neutral.
@@ -166,5 +255,22 @@ class TransformerNet(Generator):
         return 0.5 + x
 
 
-__all__ = ["ConvLayer", "ResidualBlock", "TransformerNet", "TransformerNetConfig", "UPSAMPLINGS", "UpsampleConv",
-           "instance_norm"]
+def check_style_weights(weights: torch.Tensor | Sequence[float] | int, styles: int) -> torch.Tensor:
+    """A style index or mixing weights -> an (N,) float tensor, or a one-line TexnetsError: an index out of range,
+    a wrong length, negative weights, or weights that do not sum to 1."""
+    if isinstance(weights, int):
+        if not 0 <= weights < styles:
+            raise TexnetsError(f"style index {weights} is out of range: this network knows {styles} style"
+                               f"{'s' if styles > 1 else ''} (0 to {styles - 1})")
+        return F.one_hot(torch.tensor(weights), styles).float()
+    weights = torch.as_tensor(weights, dtype=torch.float32).reshape(-1)
+    if weights.numel() != styles:
+        raise TexnetsError(f"{weights.numel()} mixing weights for a network of {styles} styles")
+    if bool((weights < 0).any()) or abs(float(weights.sum()) - 1) > 1e-3:
+        raise TexnetsError(f"mixing weights must be non-negative and sum to 1 (a convex combination), not "
+                           f"{', '.join(f'{w:g}' for w in weights.tolist())} (sum {float(weights.sum()):g})")
+    return weights
+
+
+__all__ = ["ConditionalInstanceNorm2d", "ConvLayer", "ResidualBlock", "TransformerNet", "TransformerNetConfig",
+           "UPSAMPLINGS", "UpsampleConv", "check_style_weights", "instance_norm"]

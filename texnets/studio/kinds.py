@@ -21,8 +21,9 @@ STYLE_IMAGE, ALPHA, PRESERVE_COLOR, MAX_SIZE, TILE = "style image", "alpha", "pr
 
 
 def built_in_style(loaded: LoadedGenerator, style: torch.Tensor | None, alpha: float) -> torch.nn.Module:
-    """A Johnson network: its style was trained in."""
-    return loaded.generator
+    """A Johnson network: its style was trained in (a multi-style network's first style, baked into a plain one)."""
+    generator = loaded.generator
+    return generator.with_style(0) if generator.styles > 1 else generator
 
 
 def any_style(loaded: LoadedGenerator, style: torch.Tensor | None, alpha: float) -> torch.nn.Module:

@@ -214,6 +214,9 @@ class GeneratorTask(pl.LightningModule):
             raise TexnetsError(f"the checkpoint holds a {meta.get('model_type')!r} model, "
                                f"but this run trains a {self.model_type!r}")
         ours, theirs = self.generator.config_dict(), meta.get("generator", {})
+        # A hyper-parameter added since the checkpoint was written takes its default there (e.g. styles: 1).
+        defaults = asdict(self.generator.config_class()) if hasattr(self.generator, "config_class") else {}
+        theirs = {**{key: value for key, value in defaults.items() if key not in theirs}, **theirs}
         differing = sorted(key for key in set(ours) | set(theirs) if ours.get(key) != theirs.get(key))
         if differing:
             details = ", ".join(f"{key}={theirs.get(key)!r} (config: {ours.get(key)!r})" for key in differing)

@@ -20,6 +20,7 @@ import os
 import random
 import warnings
 from collections.abc import Iterator, Sequence
+from dataclasses import asdict, replace
 from pathlib import Path
 
 import kornia.augmentation
@@ -29,9 +30,10 @@ import torchvision.transforms.v2 as T
 from torch.utils.data import DataLoader, IterableDataset, get_worker_info
 
 from texnets.errors import TexnetsError
-from texnets.generators.transformer_net import TransformerNet, TransformerNetConfig
+from texnets.checkpoints import known_styles, load_generator
+from texnets.generators.transformer_net import ConditionalInstanceNorm2d, TransformerNet, TransformerNetConfig
 from texnets.images import load_image, read_image, resize
-from texnets.losses import ContentLoss, PerceptualCriterion, make_style_loss
+from texnets.losses import ContentLoss, PerceptualCriterion, PerStyleLoss, make_style_loss
 from texnets.tasks.base import GeneratorTask
 from texnets.temporal import Perturbation
 from texnets.vgg import JOHNSON_CONTENT_LAYERS, JOHNSON_STYLE_LAYERS, VGGEncoder, check_layers
@@ -257,11 +259,21 @@ class ContentImageDataModule(pl.LightningDataModule):
 class TransferTask(GeneratorTask):
     """Train a :class:`~texnets.generators.TransformerNet` to stylise photos in one forward pass.
 
+    One style image trains Johnson et al.'s network. A list of style images trains one network for all of them
+    with conditional instance norm (Dumoulin et al. 2017): each image of a batch gets a random style, is
+    stylised with that style's row of scales and shifts, and is judged by that style's loss; the style
+    statistics of every image are computed once and kept as loss buffers. ``extend`` adds styles to a trained
+    network: its weights are loaded, everything but the new rows of scales and shifts is frozen (Dumoulin et
+    al. 2017, section 4: a new style costs 2 × the norms' channels of parameters), and only the new styles train.
+
     Args:
-        style: the style image: a path, ``builtin:<name>`` or an https URL (``#sha256=...`` checked),
-            downloaded once into the cache.
-        style_size: resize the style image's shorter side to this before computing its statistics.
-        generator: the generator's hyper-parameters (width, residual_blocks, upsample, output_range).
+        style: the style image, or a list of them: a path, ``builtin:<name>`` or an https URL (``#sha256=...``
+            checked), downloaded once into the cache.
+        style_size: resize each style image's shorter side to this before computing its statistics.
+        generator: the generator's hyper-parameters (width, residual_blocks, upsample, output_range; ``styles``
+            follows the number of style images).
+        extend: a checkpoint of a trained transfer network to add the ``style`` images to (the others stay as
+            they are).
         loss: the style loss: ``gram`` (Johnson et al.), ``meanvar``, ``moments``, ``mmd`` or ``sw``.
         loss_options: extra options of that loss (e.g. ``{normalize: chw}`` for Gram).
         style_layers / content_layers: VGG layers of the two terms.
@@ -280,7 +292,8 @@ class TransferTask(GeneratorTask):
             shift, motion, motion_scale).
     """
 
-    def __init__(self, style: str | None = None, style_size: int = 256, generator: TransformerNetConfig | None = None,
+    def __init__(self, style: str | list[str] | None = None, style_size: int = 256,
+                 generator: TransformerNetConfig | None = None, extend: str | None = None,
                  loss: str = "gram", loss_options: dict | None = None,
                  style_layers: Sequence[str] = JOHNSON_STYLE_LAYERS, content_layers: Sequence[str] = JOHNSON_CONTENT_LAYERS,
                  style_layer_weights: list[float] | str | None = None,
@@ -290,77 +303,171 @@ class TransferTask(GeneratorTask):
                  temporal: Perturbation | None = None):
         super().__init__(channels_last=channels_last, bn_recalibration_batches=0, compile=compile,
                          temporal_weight=temporal_weight, temporal=temporal)
-        config, generator = self.generator_config(TransformerNetConfig, generator)
-        temporal = self.perturbation.as_dict()  # plain data in the hyper-parameters (weights_only checkpoints)
+        new_styles = [style] if isinstance(style, str) else list(style or [])
+        if not new_styles or not all(new_styles):
+            raise TexnetsError("model.style is required: a path, builtin:<name> or an https URL of the style image "
+                               "(or a list of them)")
+        base = load_generator(extend) if extend else None
+        if base is not None and base.model_type != "transformer_net":
+            raise TexnetsError(f"model.extend: {extend} holds a {base.model_type.replace('_', '-')}; styles are added "
+                               f"to transfer networks")
+        self.base_styles = known_styles(base.metadata) if base is not None else []
+        config = self.style_config(generator, base, len(self.base_styles) + len(new_styles))
+        generator, temporal = asdict(config), self.perturbation.as_dict()   # plain data in the hyper-parameters
         self.save_hyperparameters()
-        if not style:
-            raise TexnetsError("model.style is required: a path, builtin:<name> or an https URL of the style image")
         if lr <= 0 or lr_step < 0 or not 0 < lr_gamma <= 1 or min(style_weight, content_weight, tv_weight) < 0:
             raise TexnetsError("need lr > 0, lr_step >= 0, 0 < lr_gamma <= 1 and non-negative loss weights")
+        self.new_styles = new_styles
         encoder_options = dict(encoder or {})
         arch = encoder_options.get("arch", "vgg19")
         self.style_layers = check_layers(style_layers, arch)
         self.content_layers = check_layers(content_layers, arch)
         self.generator = TransformerNet(config)
+        if base is not None:
+            self.start_from(base.generator)
         encoder = VGGEncoder(check_layers([*self.style_layers, *self.content_layers], arch), **encoder_options)
-        terms = {"content": (ContentLoss(self.content_layers), content_weight),
-                 "style": (make_style_loss(loss, self.style_layers, style_layer_weights, **(loss_options or {})),
-                           style_weight)}
+
+        def style_loss():
+            return make_style_loss(loss, self.style_layers, style_layer_weights, **(loss_options or {}))
+
+        # One style: Johnson et al.'s loss as it always was (and its checkpoints' keys); several: one loss each.
+        style_term = style_loss() if config.styles == 1 else PerStyleLoss([style_loss() for _ in new_styles])
+        terms = {"content": (ContentLoss(self.content_layers), content_weight), "style": (style_term, style_weight)}
         self.criterion = PerceptualCriterion(encoder, terms, tv_weight=tv_weight)
-        self._style_image: torch.Tensor | None = None
+        self._style_images: list[torch.Tensor] | None = None
+
+    # -- styles --------------------------------------------------------------------------------------
+    @staticmethod
+    def style_config(generator, base, styles: int) -> TransformerNetConfig:
+        """The generator's config: the YAML's, or the extended checkpoint's, with one style per style image."""
+        if base is not None:
+            config = TransformerNetConfig(**{**base.metadata["generator"], "styles": styles})
+            given = generator if isinstance(generator, dict) else asdict(generator) if generator else {}
+            differing = [f"{key} is {value!r} here but {getattr(config, key)!r} there"
+                         for key, value in sorted(given.items())
+                         if key != "styles" and hasattr(config, key) and getattr(config, key) != value]
+            if differing:
+                raise TexnetsError(f"model.generator differs from the network in model.extend ({'; '.join(differing)}): "
+                                   f"use the config it was trained with")
+            return config
+        config, _ = GeneratorTask.generator_config(TransformerNetConfig, generator)
+        if config.styles not in (1, styles):
+            raise TexnetsError(f"model.generator.styles is {config.styles} but {styles} style images are given")
+        return replace(config, styles=styles)
+
+    def start_from(self, base: TransformerNet) -> None:
+        """Load a trained network's weights, then train only the new styles' rows of scales and shifts: every
+        other parameter is frozen and the gradient of the old rows is zeroed (Adam then leaves them as they are).
+        A new row starts from the mean of the old ones."""
+        old = len(self.base_styles)
+        state = base.state_dict()
+        for name, module in self.generator.named_modules():
+            if isinstance(module, ConditionalInstanceNorm2d):
+                for kind in ("weight", "bias"):
+                    rows = state[f"{name}.{kind}"].reshape(old, -1)
+                    state[f"{name}.{kind}"] = torch.cat([rows, rows.mean(0, keepdim=True).expand(
+                        module.styles - old, -1)])
+        self.generator.load_state_dict(state)
+        for name, parameter in self.generator.named_parameters():
+            conditional = isinstance(self.generator.get_submodule(name.rpartition(".")[0]), ConditionalInstanceNorm2d)
+            parameter.requires_grad_(conditional)
+            if conditional:
+                parameter.register_hook(lambda grad: torch.cat([torch.zeros_like(grad[:old]), grad[old:]]))
+
+    @property
+    def styles(self) -> list[str]:
+        """Every style the network knows, in index order (the extended network's first)."""
+        return [*self.base_styles, *self.new_styles]
+
+    @property
+    def multi_style(self) -> bool:
+        return self.generator.styles > 1
+
+    def draw_styles(self, batch: int) -> torch.Tensor:
+        """A random trained style per image: indices into the network's styles (the new ones when extending)."""
+        return torch.randint(len(self.base_styles), self.generator.styles, (batch,))
 
     # -- wiring --------------------------------------------------------------------------------------
     @property
     def encoder(self) -> VGGEncoder:
         return self.criterion.encoder
 
-    def style_image(self) -> torch.Tensor:
-        if self._style_image is None:
-            self._style_image = load_image(self.hparams.style, self.hparams.style_size, what="style image")
-        return self._style_image
+    def style_images(self) -> list[torch.Tensor]:
+        if self._style_images is None:
+            self._style_images = [load_image(spec, self.hparams.style_size, what="style image")
+                                  for spec in self.new_styles]
+        return self._style_images
 
     def prepare_targets(self, stage: str) -> None:
         device = next(iter(self.encoder.buffers())).device
+        term = self.criterion.terms["style"]
+        losses = term.losses if isinstance(term, PerStyleLoss) else [term]
         with torch.no_grad():
-            features = self.encoder(self.style_image().to(device, torch.float32), self.style_layers)
-        self.criterion.terms["style"].set_target(features)
+            for loss, image in zip(losses, self.style_images()):
+                loss.set_target(self.encoder(image.to(device, torch.float32), self.style_layers))
 
     def frozen_prefixes(self) -> tuple[str, ...]:
         return ("criterion.",)  # encoder weights, style statistics and the per-batch content targets
 
     def task_summary(self) -> dict:
-        return {"style": self.hparams.style, "style_size": self.hparams.style_size, "loss": self.hparams.loss}
+        summary = {"styles": self.styles, "style_size": self.hparams.style_size, "loss": self.hparams.loss}
+        if not self.multi_style:
+            summary["style"] = self.hparams.style if isinstance(self.hparams.style, str) else self.styles[0]
+        if self.hparams.extend:
+            summary["extended"] = {"from": str(self.hparams.extend), "kept_styles": len(self.base_styles)}
+        return summary
 
     # -- objective -----------------------------------------------------------------------------------
-    def objective(self, content: torch.Tensor, stylised: torch.Tensor):
-        """Total loss and detached per-term / per-layer values for logging."""
+    def objective(self, content: torch.Tensor, stylised: torch.Tensor, styles: torch.Tensor | None = None):
+        """Total loss and detached per-term / per-layer values for logging; ``styles``: each image's style index
+        (multi-style networks)."""
         with torch.no_grad():
             self.criterion.terms["content"].set_target(self.encoder(content, self.content_layers))
+        if self.multi_style:
+            # The losses are indexed from the first trained style (the new ones when extending).
+            self.criterion.terms["style"].set_assignment(styles - len(self.base_styles))
         return self.criterion(stylised)
 
-    def forward(self, images: torch.Tensor) -> torch.Tensor:
-        return self.generator(images)
+    def forward(self, images: torch.Tensor, styles: torch.Tensor | None = None) -> torch.Tensor:
+        return self.generator(images, styles)
 
     def training_step(self, content: torch.Tensor, batch_idx: int) -> torch.Tensor:
         if self.channels_last:
             content = content.contiguous(memory_format=torch.channels_last)
-        stylised = self.generator(content)
-        loss, logs = self.objective(content, stylised)
-        loss, logs = self.add_temporal_term(loss, logs, self.generator, content, stylised)
+        styles = self.draw_styles(content.shape[0]).to(content.device) if self.multi_style else None
+        stylised = self.generator(content, styles)
+        loss, logs = self.objective(content, stylised, styles)
+        loss, logs = self.add_temporal_term(loss, logs, lambda images: self.generator(images, styles), content,
+                                            stylised)
         return self.log_training_step(loss, logs, batch_size=content.shape[0])
 
     def validation_step(self, content: torch.Tensor, batch_idx: int) -> None:
-        stylised = self.generator(content)
-        loss, logs = self.objective(content, stylised)
-        _, logs = self.add_temporal_term(loss, logs, self.generator, content, stylised, seed=batch_idx)
+        if not self.multi_style:
+            stylised = self.generator(content)
+            loss, logs = self.objective(content, stylised)
+            _, logs = self.add_temporal_term(loss, logs, self.generator, content, stylised, seed=batch_idx)
+            self.log_validation_step(logs, batch_size=content.shape[0])
+            if batch_idx == 0:
+                self.log_image_grid("stylised", stylised)
+            return
+        # Every trained style on the whole batch: per-style losses (val/style_<k>), their mean as the terms.
+        per_style, grids = [], []
+        for index in range(len(self.base_styles), self.generator.styles):
+            styles = torch.full((content.shape[0],), index, device=content.device)
+            stylised = self.generator(content, styles)
+            per_style.append(self.objective(content, stylised, styles)[1])
+            grids.append(stylised[:1])
+        logs = {name: torch.stack([item[name] for item in per_style]).mean() for name in per_style[0]}
+        logs.update({f"style_{len(self.base_styles) + k}": item["style"] for k, item in enumerate(per_style)})
         self.log_validation_step(logs, batch_size=content.shape[0])
         if batch_idx == 0:
-            self.log_image_grid("stylised", stylised)
+            self.log_image_grid("stylised (first photo, each style)", torch.cat(grids))
 
     def on_fit_start(self) -> None:
         super().on_fit_start()
-        if self.global_step == 0 and self._style_image is not None:  # (a resumed run may lack the image)
-            self.log_image_grid("style", self._style_image, columns=1)
+        if self.global_step == 0 and self._style_images is not None:  # (a resumed run may lack the images)
+            for index, image in enumerate(self._style_images):
+                self.log_image_grid("style" if len(self._style_images) == 1 else f"style/{index}", image, columns=1)
             validation_batch = self.data("validation_batch")
             if validation_batch is not None:
                 self.log_image_grid("content", validation_batch())
