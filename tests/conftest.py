@@ -150,6 +150,9 @@ TINY_TRANSFER_ARGS = (  # configs/starry.yaml at a size a test can afford: 32 px
     "--config", "configs/starry.yaml", "--data.size", "32", "--model.style_size", "64", "--data.num_workers", "0",
     "--data.val_images", "2", "--trainer.accelerator", "cpu", "--trainer.precision", "32-true",
     "--model.channels_last", "false", "--model.generator.width", "0.25")
+TINY_SR_ARGS = (  # the CPU super-resolution recipe at a test's size: 32 px patches, an 8-channel network
+    "--data.size", "32", "--data.val_size", "32", "--data.val_images", "1", "--model.generator.channels", "8",
+    "--model.generator.residual_blocks", "1")
 TINY_ARBITRARY_ARGS = (  # the CPU configs of AdaIN and WCT at a test's size: 32 px crops, eighth-width decoders
     "--data.size", "32", "--data.load_size", "48", "--data.batch_size", "2", "--data.val_images", "1",
     "--model.generator.width", "0.125")
@@ -157,8 +160,9 @@ TINY_ARBITRARY_ARGS = (  # the CPU configs of AdaIN and WCT at a test's size: 32
 
 @pytest.fixture(scope="session")
 def trained_runs(tmp_path_factory) -> dict:
-    """``{"texture": run_dir, "solid": run_dir, "transfer", "adain", "wct": run_dir or None}``: two steps of
-    training each, in-process through train.py; the photo-trained runs need ../shared/data (None without it)."""
+    """``{"texture": run_dir, "solid": run_dir, "transfer", "adain", "wct", "sr", "multistyle": run_dir or None}``:
+    two steps of training each, in-process through train.py; the photo-trained runs need ../shared/data (None without
+    it)."""
     import os
 
     import train
@@ -178,7 +182,13 @@ def trained_runs(tmp_path_factory) -> dict:
                          "--data.styles", str(SHARED_DATA / "styles")]
         jobs["wct"] = ["--config", "configs/wct_li2017.yaml", "--config", "configs/wct_cpu.yaml", *TINY_ARBITRARY_ARGS,
                        "--data.content", str(SHARED_DATA / "content")]
-    runs = {"transfer": None, "adain": None, "wct": None}
+        jobs["sr"] = ["--config", "configs/sr_johnson2016.yaml", "--config", "configs/sr_cpu.yaml", *TINY_SR_ARGS,
+                      "--data.folder", str(SHARED_DATA / "content")]
+        styles = ", ".join(str(SHARED_DATA / "styles" / name) for name in ("starry_night.jpg", "udnie.jpg"))
+        jobs["multistyle"] = ["--config", "configs/multistyle_dumoulin2017.yaml", "--config",
+                              "configs/multistyle_cpu.yaml", *TINY_TRANSFER_ARGS[2:], "--model.style", f"[{styles}]",
+                              "--data.folder", str(SHARED_DATA / "content")]
+    runs = {"transfer": None, "adain": None, "wct": None, "sr": None, "multistyle": None}
     cwd = os.getcwd()
     os.chdir(repo)  # the config paths above are the repository's
     try:

@@ -103,6 +103,12 @@ STARRY = "checkpoints/starry"
 ARBITRARY_TINY = (f"{TRAIN_TINY} --data.size 32 --data.load_size 48 --data.batch_size 2 --data.num_workers 0 "
                   "--data.val_images 1 --trainer.accelerator cpu --model.channels_last false --model.generator.width 0.125")
 ADAIN, WCT = "checkpoints/adain_cpu", "checkpoints/wct_cpu"
+MULTISTYLE_TINY = (f"{TRAIN_TINY} --data.size 32 --model.style_size 48 --data.val_images 1 --model.generator.width "
+                   "0.25")   # the width of conftest's multistyle run, which the extend command starts from
+MULTISTYLE = "checkpoints/multistyle_cpu"
+SR_TINY = (f"{TRAIN_TINY} --data.size 32 --data.val_size 32 --data.val_images 1 --model.generator.channels 8 "
+           "--model.generator.residual_blocks 1")
+SR = "checkpoints/sr_cpu"
 
 COMMANDS: dict[str, Run] = {
     # Quick start. make's recipes are checked with -n (they are the quick-start commands below, run here on
@@ -194,6 +200,39 @@ COMMANDS: dict[str, Run] = {
     "python train.py --config configs/starry.yaml --config configs/starry_cpu.yaml --model.style "
     "../shared/data/styles/starry_night.jpg --data.folder ../shared/data/content --model.temporal_weight 1e6 "
     "--run_name starry_temporal": Run(extra=TRANSFER_TINY, creates=("checkpoints/starry_temporal/last.ckpt",)),
+    # Many styles in one network
+    "python train.py --config configs/multistyle_dumoulin2017.yaml --data.folder /data/coco/train2014": Run(
+        error="content folder not found: /data/coco/train2014"),
+    'python train.py --config configs/multistyle_dumoulin2017.yaml --config configs/multistyle_cpu.yaml --model.style '
+    '"[../shared/data/styles/starry_night.jpg, ../shared/data/styles/composition_vii.jpg, '
+    '../shared/data/styles/udnie.jpg, ../shared/data/styles/shipwreck_minotaur.jpg]" --data.folder ../shared/data/content':
+        Run(extra=MULTISTYLE_TINY, creates=(f"{MULTISTYLE}/last.ckpt",)),
+    "python synthesize.py --checkpoint checkpoints/multistyle_cpu/last.ckpt --list-styles": Run(
+        needs={MULTISTYLE: "multistyle_run"}),
+    "python synthesize.py --checkpoint checkpoints/multistyle_cpu/last.ckpt --input photo.jpg --style-index 1 "
+    "--output outputs/photo_style1.jpg": Run(needs={MULTISTYLE: "multistyle_run", "photo.jpg": "photo"},
+                                            creates=("outputs/photo_style1.jpg",)),
+    "python synthesize.py --checkpoint checkpoints/multistyle_cpu/last.ckpt --input photo.jpg --mix 0=0.5 1=0.5 "
+    "--output outputs/photo_half_half.jpg": Run(needs={MULTISTYLE: "multistyle_run", "photo.jpg": "photo"},
+                                                creates=("outputs/photo_half_half.jpg",)),
+    "python train.py --config configs/multistyle_dumoulin2017.yaml --config configs/multistyle_cpu.yaml "
+    '--model.extend checkpoints/multistyle_cpu/last.ckpt --model.style "[../shared/data/styles/water_lilies.jpg]" '
+    "--data.folder ../shared/data/content --run_name multistyle_plus": Run(
+        extra=MULTISTYLE_TINY, needs={MULTISTYLE: "multistyle_run"}, creates=("checkpoints/multistyle_plus/last.ckpt",)),
+    # Super-resolution
+    "python train.py --config configs/sr_johnson2016.yaml --data.folder /data/coco/train2014": Run(
+        error="content folder not found: /data/coco/train2014"),
+    "python train.py --config configs/sr_johnson2016.yaml --config configs/sr_cpu.yaml --data.folder "
+    "../shared/data/content": Run(extra=SR_TINY, creates=(f"{SR}/last.ckpt",)),
+    "python train.py --config configs/sr_johnson2016.yaml --config configs/sr_cpu.yaml --data.folder "
+    "../shared/data/content --model.loss pixel --run_name sr_cpu_pixel": Run(
+        extra=SR_TINY, creates=("checkpoints/sr_cpu_pixel/last.ckpt",)),
+    "python synthesize.py --checkpoint checkpoints/sr_cpu/last.ckpt --input small.png --output outputs/large.png": Run(
+        needs={SR: "sr_run", "small.png": "small_photo"}, creates=("outputs/large.png",)),
+    "python evaluate.py sr --held-aside --checkpoint checkpoints/sr_cpu/last.ckpt checkpoints/sr_cpu_pixel/last.ckpt "
+    "--methods bicubic dip --size 192 --output outputs/sr.png": Run(
+        extra="--size 32 --dip-steps 1 --lpips-random-backbone",
+        needs={SR: "sr_run", "checkpoints/sr_cpu_pixel": "sr_run"}, creates=("outputs/sr.png", "outputs/sr.md")),
     # Arbitrary-style networks
     "python train.py --config configs/adain_huang2017.yaml --data.content /data/coco/train2014 --data.styles "
     "/data/wikiart/train": Run(error="content folder not found: /data/coco/train2014"),

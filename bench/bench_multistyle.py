@@ -1,0 +1,145 @@
+#!/usr/bin/env python
+"""One network for four styles against four single-style networks (Dumoulin et al. 2017; issue 17), written to
+BENCHMARKS.md, and the README's mixing strip.
+
+    OMP_NUM_THREADS=2 python -m bench.bench_multistyle [--steps 800] [--reuse]
+
+Trains, with configs/multistyle_dumoulin2017.yaml + multistyle_cpu.yaml and train.py as a user runs it, one network
+on four of the shared paintings and one network per painting, each for the same number of steps (so the multi-style
+network sees each style about a quarter as often), into bench/out/multistyle/ (--reuse keeps finished runs). Then, on
+the photos every CPU config holds aside (256² centre crops), each style's Gram loss (the training loss: relu1_2 to
+relu4_3, Gram / CHW, against the painting at the config's style size) and content loss (relu3_3) for both.
+Target: every style of the multi-style network within 1.5x of its single-style network's style loss.
+
+The strip (docs/multistyle_mix.jpg) stylises scikit-image's built-in coffee photo with convex mixes of two of the
+multi-style network's styles; it shows network outputs only, never a painting.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+import torch
+
+from bench._report import command_line, machine, publish, run_front_door, today
+from texnets.checkpoints import load_generator
+from texnets.cli import markdown_table
+from texnets.images import labelled_grid, load_image, save_image
+from texnets.losses import ContentLoss, make_style_loss
+from texnets.vgg import VGGEncoder
+
+REPO = Path(__file__).resolve().parents[1]
+MODULE = "bench.bench_multistyle"
+SHARED = REPO.parent / "shared" / "data"
+OUT = REPO / "bench" / "out" / "multistyle"
+FIGURE = REPO / "docs" / "multistyle_mix.jpg"
+PAINTINGS = ["starry_night.jpg", "composition_vii.jpg", "udnie.jpg", "shipwreck_minotaur.jpg"]
+PHOTOS = ["amber_door.jpg", "chicago.jpg", "cornell.jpg", "flower_garden.jpg"]   # held aside by every CPU config
+STYLE_LAYERS = ["relu1_2", "relu2_2", "relu3_3", "relu4_3"]   # multistyle_dumoulin2017.yaml's
+CONTENT_LAYERS = ["relu3_3"]
+
+
+def train(name: str, styles: list[str], steps: int, reuse: bool) -> Path:
+    run = OUT / name
+    if reuse and (run / f"step={steps}.ckpt").is_file():
+        return run / "last.ckpt"
+    listed = "[" + ", ".join(str(SHARED / "styles" / style) for style in styles) + "]"
+    run_front_door(["train.py", "--config", "configs/multistyle_dumoulin2017.yaml", "--config",
+                    "configs/multistyle_cpu.yaml", "--model.style", listed, "--data.folder", str(SHARED / "content"),
+                    "--trainer.max_steps", str(steps), "--checkpoint_every", str(steps),
+                    "--trainer.enable_progress_bar", "false", "--output_dir", str(OUT), "--run_name", name,
+                    "--overwrite", "true"])
+    return run / "last.ckpt"
+
+
+def centre_crop(spec: str, size: int) -> torch.Tensor:
+    image = load_image(spec, size)
+    top, left = (image.shape[-2] - size) // 2, (image.shape[-1] - size) // 2
+    return image[..., top:top + size, left:left + size]
+
+
+@torch.no_grad()
+def losses(network: torch.nn.Module, style_index: int | None, painting: str, photos: torch.Tensor,
+           encoder: VGGEncoder, style_size: int) -> tuple[float, float]:
+    """(style loss, content loss) of ``network`` (in style ``style_index`` when multi-style) on ``photos``."""
+    styled = network if style_index is None else network.with_style(style_index)
+    outputs = styled.eval()(photos).clamp(0, 1)
+    style_image = load_image(str(SHARED / "styles" / painting), style_size)
+    gram = make_style_loss("gram", STYLE_LAYERS, target=encoder(style_image, STYLE_LAYERS), normalize="chw")
+    content = ContentLoss(CONTENT_LAYERS, target=encoder(photos, CONTENT_LAYERS))
+    features = encoder(outputs, STYLE_LAYERS + CONTENT_LAYERS)
+    return float(gram(features)), float(content(features))
+
+
+def mixing_strip(checkpoint: Path, styles: tuple[int, int] = (0, 1), steps: int = 5) -> None:
+    loaded = load_generator(checkpoint)
+    photo = centre_crop("builtin:coffee", 256)
+    names = [Path(spec).stem.replace("_", " ") for spec in loaded.metadata["training"]["styles"]]
+    images, labels = [photo], ["photo (builtin:coffee)"]
+    for step in range(steps):
+        weight = step / (steps - 1)
+        mix = torch.zeros(loaded.generator.styles)
+        mix[styles[0]], mix[styles[1]] = 1 - weight, weight
+        with torch.no_grad():
+            images.append(loaded.generator.with_style(mix).eval()(photo).clamp(0, 1))
+        labels.append(f"{1 - weight:.2g} {names[styles[0]]} + {weight:.2g} {names[styles[1]]}")
+    save_image(labelled_grid(images, labels, columns=len(images), cell=192), FIGURE, quality=85)
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--steps", type=int, default=800, help="training steps of every network")
+    parser.add_argument("--size", type=int, default=256, help="side of the held-aside photos' centre crops")
+    parser.add_argument("--reuse", action="store_true", help="keep runs already trained for --steps")
+    parser.add_argument("--note", help="a closing paragraph for the section")
+    args = parser.parse_args(argv)
+    OUT.mkdir(parents=True, exist_ok=True)
+    multi = train("four_styles", PAINTINGS, args.steps, args.reuse)
+    singles = {painting: train(Path(painting).stem, [painting], args.steps, args.reuse) for painting in PAINTINGS}
+
+    encoder = VGGEncoder(STYLE_LAYERS + CONTENT_LAYERS).eval()
+    photos = torch.cat([centre_crop(str(SHARED / "content" / photo), args.size) for photo in PHOTOS])
+    multi_net = load_generator(multi)
+    style_size = int(torch.load(multi, weights_only=True)["hyper_parameters"]["style_size"])
+    rows, ratios = [], []
+    for index, painting in enumerate(PAINTINGS):
+        style_multi, content_multi = losses(multi_net.generator, index, painting, photos, encoder, style_size)
+        style_single, content_single = losses(load_generator(singles[painting]).generator, None, painting, photos,
+                                              encoder, style_size)
+        ratios.append(style_multi / style_single)
+        rows.append([painting, f"{style_multi:.4g}", f"{style_single:.4g}", f"{ratios[-1]:.2f}×",
+                     f"{content_multi:.4g}", f"{content_single:.4g}"])
+    mixing_strip(multi)
+    report = json.loads((multi.parent / "report.json").read_text())
+    seconds = report.get("seconds") or 0
+    lines = [
+        "## Many styles in one network (conditional instance norm) against one network per style, on the CPU",
+        "",
+        f"Command: `{command_line(MODULE)}`; machine: {machine()}; date: {today()}.",
+        "",
+        f"Five runs of `configs/multistyle_dumoulin2017.yaml` + `configs/multistyle_cpu.yaml` (width 0.5, 128² crops, "
+        f"batch 4, style images at {style_size} px), {args.steps} steps each: one network for the four paintings "
+        f"(each image of a batch draws a style, so each style is trained on about a quarter of the images; "
+        f"{seconds / 60:.0f} min) and one network per painting. Losses on the {len(PHOTOS)} held-aside photos "
+        f"({', '.join(PHOTOS)}), {args.size}² centre crops: the style loss is the training loss (Gram / CHW, "
+        f"relu1_2–relu4_3, summed over layers), the content loss relu3_3's mean squared difference.",
+        "",
+        markdown_table(["style", "4-style net: style loss ↓", "its own net: style loss ↓", "ratio",
+                        "4-style net: content loss", "its own net: content loss"], rows),
+        "",
+        f"**Target:** every style within 1.5× of its single-style network's style loss: "
+        f"{'met' if max(ratios) <= 1.5 else 'missed'} (worst {max(ratios):.2f}×). "
+        f"The four single-style networks together took four times the training of the one four-style network, "
+        f"which holds {multi_net.generator.styles} styles in "
+        f"{sum(p.numel() for p in multi_net.generator.parameters()):,} parameters.",
+        "",
+        f"The README's strip, `{FIGURE.relative_to(REPO)}`, mixes styles 0 and 1 of the four-style network on a "
+        f"built-in photo.",
+    ]
+    publish("bench_multistyle", lines, args.note, after="bench_arbitrary_speed")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
