@@ -82,7 +82,7 @@ def test_onnxruntime_is_for_johnson_networks(network):
     class Wrapped(torch.nn.Module):   # e.g. an AdaIN network with its styles bound
         def forward(self, images):
             return images
-    with pytest.raises(TexnetsError, match="runs Johnson transfer networks"):
+    with pytest.raises(TexnetsError, match=r"runs Johnson networks \(transfer and super-resolution\)"):
         prepare_network(Wrapped(), "onnxruntime", CPU)
 
 
