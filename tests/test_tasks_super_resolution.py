@@ -66,6 +66,10 @@ def test_the_objective_logs_every_term_and_the_weights_choose():
     assert torch.allclose(total_f, logs_f["feature"] + 10.0 * logs_f["tv"])
     assert torch.allclose(total_p, logs_p["pixel"])           # the feature term is reported, not trained on
     assert torch.allclose(logs_f["feature"], logs_p["feature"])
+    smooth = SuperResolutionTask(generator=SMALL, loss="pixel", tv_weight=1e3, pixel_tv_weight=0.5)
+    with torch.no_grad():
+        total_s, logs_s = smooth.objective(batch, restored)
+    assert torch.allclose(total_s, logs_s["pixel"] + 0.5 * logs_s["tv"])   # its own TV weight, not tv_weight
 
 
 def test_inputs_are_the_papers_degradation_made_on_the_fly():

@@ -10,7 +10,8 @@ Two objectives from one config, the paper's pair:
 * ``loss: feature``: feature reconstruction at relu2_2 (the shared ``ContentLoss``, Johnson et al.'s ℓ_feat) plus
   total variation, the perceptual network;
 * ``loss: pixel``: mean squared error on pixels, the per-pixel baseline the paper compares against (same network,
-  data and schedule; TV still applies when its weight is positive).
+  data and schedule; ``pixel_tv_weight`` adds total variation in the pixel loss's units, 0 by default: a TV weight
+  sized for relu2_2 features, about 1e7 times larger, would flatten every output).
 
 Validation logs PSNR and SSIM (8-bit, as saved) and the relu2_2 distance of the held-aside photos whatever the
 objective, so the two runs' curves compare in TensorBoard.
@@ -40,7 +41,9 @@ class SuperResolutionTask(GeneratorTask):
         generator: the network's hyper-parameters (factor, channels, residual_blocks, upsample, norm, output_range).
         loss: ``feature`` (relu2_2 reconstruction, the perceptual network) or ``pixel`` (per-pixel MSE, the baseline).
         feature_layers: VGG layers of the feature reconstruction loss (Johnson et al. 2016: relu2_2).
-        feature_weight / pixel_weight / tv_weight: weights of the terms (see the configs for units and sources).
+        feature_weight / pixel_weight: weights of the data terms (see the configs for units and sources).
+        tv_weight: total variation's weight beside the feature loss (in its units: relu2_2 MSE on Caffe's scale).
+        pixel_tv_weight: total variation's weight beside the pixel loss (0: the plain per-pixel baseline).
         blur_sigma: std of the Gaussian blur, in high-resolution pixels, before bicubic downsampling.
         encoder: options of ``texnets.vgg.VGGEncoder`` (``weights``, ``arch``, ``pooling``).
         lr / lr_step / lr_gamma: Adam's learning rate and its optional step decay.
@@ -49,7 +52,8 @@ class SuperResolutionTask(GeneratorTask):
 
     def __init__(self, generator: SuperResolutionNetConfig | None = None, loss: str = "feature",
                  feature_layers: Sequence[str] = JOHNSON_CONTENT_LAYERS, feature_weight: float = 1.0,
-                 pixel_weight: float = 1.0, tv_weight: float = 0.0, blur_sigma: float = BLUR_SIGMA,
+                 pixel_weight: float = 1.0, tv_weight: float = 0.0, pixel_tv_weight: float = 0.0,
+                 blur_sigma: float = BLUR_SIGMA,
                  encoder: dict | None = None, lr: float = 1e-3, lr_step: int = 0, lr_gamma: float = 0.5,
                  channels_last: bool = False, compile: bool = False):
         super().__init__(channels_last=channels_last, compile=compile)
@@ -57,7 +61,8 @@ class SuperResolutionTask(GeneratorTask):
         self.save_hyperparameters()
         if loss not in SR_LOSSES:
             raise TexnetsError(f"model.loss must be one of {', '.join(SR_LOSSES)} for super-resolution, not {loss!r}")
-        if lr <= 0 or lr_step < 0 or not 0 < lr_gamma <= 1 or min(feature_weight, pixel_weight, tv_weight) < 0:
+        weights = (feature_weight, pixel_weight, tv_weight, pixel_tv_weight)
+        if lr <= 0 or lr_step < 0 or not 0 < lr_gamma <= 1 or min(weights) < 0:
             raise TexnetsError("need lr > 0, lr_step >= 0, 0 < lr_gamma <= 1 and non-negative loss weights")
         if blur_sigma < 0:
             raise TexnetsError(f"model.blur_sigma must be >= 0, not {blur_sigma}")
@@ -66,9 +71,8 @@ class SuperResolutionTask(GeneratorTask):
         self.feature_layers = check_layers(feature_layers, encoder_options.get("arch", "vgg19"))
         self.generator = SuperResolutionNet(config)
         encoder = VGGEncoder(self.feature_layers, **encoder_options)
-        # The feature term is always built: validation reports it for the pixel baseline too.
-        weight = feature_weight if loss == "feature" else 0.0
-        self.criterion = PerceptualCriterion(encoder, {"feature": (ContentLoss(self.feature_layers), weight)},
+        # The feature term is always built: the pixel baseline reports it too, without training on it.
+        self.criterion = PerceptualCriterion(encoder, {"feature": (ContentLoss(self.feature_layers), feature_weight)},
                                              tv_weight=tv_weight)
 
     # -- wiring --------------------------------------------------------------------------------------
@@ -102,15 +106,20 @@ class SuperResolutionTask(GeneratorTask):
 
     # -- objective -----------------------------------------------------------------------------------
     def objective(self, high_resolution: torch.Tensor, restored: torch.Tensor):
-        """Total loss and detached per-term values for logging; every term is computed, the weights choose."""
+        """Total loss and detached per-term values for logging: the feature term is reported for both objectives,
+        and only the perceptual network backpropagates through VGG."""
         with torch.no_grad():
             self.criterion.terms["feature"].set_target(self.encoder(high_resolution, self.feature_layers))
-        loss, logs = self.criterion(restored)
         pixel = F.mse_loss(restored, high_resolution)
+        if self.loss_name == "feature":
+            loss, logs = self.criterion(restored)
+        else:
+            with torch.no_grad():
+                _, logs = self.criterion(restored.detach())
+            tv = self.criterion.tv(restored)
+            loss = self.hparams.pixel_weight * pixel + self.hparams.pixel_tv_weight * tv
+            logs.update({"tv": tv.detach(), "total": loss.detach()})
         logs["pixel"] = pixel.detach()
-        if self.loss_name == "pixel":
-            loss = loss + self.hparams.pixel_weight * pixel
-            logs["total"] = loss.detach()
         return loss, logs
 
     def forward(self, low_resolution_images: torch.Tensor) -> torch.Tensor:
