@@ -17,7 +17,6 @@ multi-style network's styles; it shows network outputs only, never a painting.
 from __future__ import annotations
 
 import argparse
-import json
 from pathlib import Path
 
 import torch
@@ -111,8 +110,6 @@ def main(argv=None) -> int:
         rows.append([painting, f"{style_multi:.4g}", f"{style_single:.4g}", f"{ratios[-1]:.2f}×",
                      f"{content_multi:.4g}", f"{content_single:.4g}"])
     mixing_strip(multi)
-    report = json.loads((multi.parent / "report.json").read_text())
-    seconds = report.get("seconds") or 0
     lines = [
         "## Many styles in one network (conditional instance norm) against one network per style, on the CPU",
         "",
@@ -120,8 +117,8 @@ def main(argv=None) -> int:
         "",
         f"Five runs of `configs/multistyle_dumoulin2017.yaml` + `configs/multistyle_cpu.yaml` (width 0.5, 128² crops, "
         f"batch 4, style images at {style_size} px), {args.steps} steps each: one network for the four paintings "
-        f"(each image of a batch draws a style, so each style is trained on about a quarter of the images; "
-        f"{seconds / 60:.0f} min) and one network per painting. Losses on the {len(PHOTOS)} held-aside photos "
+        f"(each image of a batch draws a style, so each style is trained on about a quarter of the images) and one "
+        f"network per painting. Losses on the {len(PHOTOS)} held-aside photos "
         f"({', '.join(PHOTOS)}), {args.size}² centre crops: the style loss is the training loss (Gram / CHW, "
         f"relu1_2–relu4_3, summed over layers), the content loss relu3_3's mean squared difference.",
         "",
