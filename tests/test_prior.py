@@ -266,3 +266,20 @@ def test_a_nan_loss_stops_cleanly_and_writes_no_result(tmp_path, capsys):
     # It stopped before its first checkpoint, so train.py removed what it had begun (event file, report):
     # no restored image, and no folder that looks like a run.
     assert not (tmp_path / "runs" / "tiny_denoise").exists()
+
+
+def test_super_resolution_can_fit_the_blur_bicubic_degradation():
+    """degradation: blur_bicubic makes DIP's data term the networks' degradation: zero for the photo that made
+    the input, and not zero under the default area model."""
+    from texnets.degradation import low_resolution
+    from texnets.tasks.prior import DeepImagePriorTask, RestorationImages
+    photo = load_image("builtin:astronaut", 64)[..., :64, :64]
+    small = low_resolution(photo, 4, 1.0)
+    losses = {}
+    for degradation in ("blur_bicubic", "area"):
+        task = DeepImagePriorTask(task="super_resolve", degradation=degradation, generator={"levels": 2})
+        task.set_images(RestorationImages(small, (64, 64), factor=4))
+        losses[degradation] = float(task.data_loss(photo))
+    assert losses["blur_bicubic"] < 1e-10 < losses["area"]
+    with pytest.raises(TexnetsError, match="model.degradation must be one of area, blur_bicubic"):
+        DeepImagePriorTask(task="super_resolve", degradation="lanczos")

@@ -9,7 +9,7 @@ Every method enlarges the same low-resolution input:
 * one row per super-resolution checkpoint, labelled by its training loss (``feature``: the perceptual network,
   ``pixel``: the per-pixel baseline);
 * ``dip``: Deep Image Prior (Ulyanov et al. 2018), fitted to each input with ``configs/dip_super_resolution.yaml``'s
-  settings. It assumes its own degradation (area downsampling), not the blur the inputs went through.
+  settings and the degradation that made the inputs (blur + bicubic, not its default area downsampling).
 
 Scores against the original, per image and averaged: PSNR and SSIM (8-bit, as saved), the relu2_2 feature distance
 (mean squared difference of VGG19 relu2_2 features on Caffe's 0..255 scale: the perceptual network's training loss),
@@ -130,7 +130,7 @@ def lightning_quiet():
             logger.setLevel(level)
 
 
-def run_deep_image_prior(photos: list[Photo], factor: int, config: str, steps: int | None,
+def run_deep_image_prior(photos: list[Photo], factor: int, sigma: float, config: str, steps: int | None,
                          device: torch.device) -> MethodResult:
     """Deep Image Prior fitted to each low-resolution input, with a DIP config's model settings and step count
     (no ground truth given: the output of the last step is kept, as a user without the original would)."""
@@ -144,7 +144,8 @@ def run_deep_image_prior(photos: list[Photo], factor: int, config: str, steps: i
     settings = yaml.safe_load(path.read_text()) or {}
     options = dict((settings.get("model") or {}).get("init_args") or {})
     steps = steps or int((settings.get("trainer") or {}).get("max_steps") or 2000)
-    options["task"] = "super_resolve"
+    # The inputs were made by blur + bicubic downsampling: DIP fits that degradation, not its default area model.
+    options.update(task="super_resolve", degradation="blur_bicubic", blur_sigma=sigma)
 
     class GivenImage(DeepImagePriorDataModule):
         def __init__(self, images: RestorationImages):
@@ -157,8 +158,8 @@ def run_deep_image_prior(photos: list[Photo], factor: int, config: str, steps: i
         def summary(self) -> dict:
             return {"factor": factor}
 
-    result = MethodResult("Deep Image Prior", note=f"{steps} steps, settings of {path.name}; fits area "
-                                                   f"downsampling, its own degradation model")
+    result = MethodResult("Deep Image Prior", note=f"{steps} steps, settings of {path.name}, fitting the inputs' "
+                                                   f"degradation (blur sigma {sigma:g}, bicubic)")
     accelerator = "gpu" if device.type == "cuda" else "cpu"
     for photo in photos:
         images = RestorationImages(photo.low_resolution, tuple(photo.original.shape[-2:]), factor=factor)
@@ -312,7 +313,7 @@ def run_sr(argv: list[str]) -> int:
             label = f"{label} ({Path(path).resolve().parent.name})"
         results.append(run_network(item.generator, label, photos, device, args.block))
     if "dip" in args.methods:
-        results.append(run_deep_image_prior(photos, factor, args.dip_config, args.dip_steps, device))
+        results.append(run_deep_image_prior(photos, factor, sigma, args.dip_config, args.dip_steps, device))
     if "bicubic" not in args.methods and len(results) > 1:
         shown = results[1:]
     else:

@@ -37,10 +37,12 @@ from torch.utils.data import DataLoader
 from texnets.errors import TexnetsError
 from texnets.generators.skip_net import SkipNet, SkipNetConfig
 from texnets.images import load_image, resize, save_image, save_json
+from texnets.degradation import low_resolution
 from texnets.quality import psnr_ssim, quantize
 from texnets.tasks.base import GeneratorTask
 
 TASKS = ("denoise", "super_resolve", "inpaint")
+SR_DEGRADATIONS = ("area", "blur_bicubic")   # what super-resolution assumes made the low-resolution image
 BERNOULLI_MASK = "bernoulli:"
 # A mask pixel is "binary" when within this distance of black or white (JPEG ringing around edges).
 MASK_TOLERANCE = 0.1
@@ -251,6 +253,8 @@ class DeepImagePriorTask(GeneratorTask):
             the best output among these is kept.
         snapshot_every: show the current output in TensorBoard every this many steps.
         seed: seed of the fixed noise input.
+        degradation: super-resolution's degradation model: ``area`` downsampling, or ``blur_bicubic`` (a Gaussian
+            blur of ``blur_sigma`` pixels then bicubic downsampling, as texnets' super-resolution networks train).
     """
 
     def __init__(self, task: str = "denoise", generator: SkipNetConfig | None = None,
@@ -259,6 +263,7 @@ class DeepImagePriorTask(GeneratorTask):
                  input_scale: float = 0.1,          # get_noise(..., noise_type='u', var=1./10) (utils/common_utils.py)
                  ema_decay: float = 0.99,           # exp_weight = 0.99 (denoising.ipynb)
                  eval_every: int = 10, snapshot_every: int = 250, seed: int = 0,
+                 degradation: str = "area", blur_sigma: float = 1.0,
                  channels_last: bool = False, compile: bool = False):
         super().__init__(channels_last=channels_last, compile=compile)
         config, generator = self.generator_config(SkipNetConfig, generator)
@@ -269,6 +274,8 @@ class DeepImagePriorTask(GeneratorTask):
             raise TexnetsError("need lr > 0, reg_noise_std >= 0, input_scale > 0 and 0 <= ema_decay < 1")
         if eval_every < 1 or snapshot_every < 1:
             raise TexnetsError("eval_every and snapshot_every must be at least 1")
+        if degradation not in SR_DEGRADATIONS:
+            raise TexnetsError(f"model.degradation must be one of {', '.join(SR_DEGRADATIONS)}, not {degradation!r}")
         self.task = task
         self.generator = SkipNet(config)
         self.images: RestorationImages | None = None
@@ -319,11 +326,18 @@ class DeepImagePriorTask(GeneratorTask):
     def data_loss(self, restored: torch.Tensor) -> torch.Tensor:
         """MSE between the degradation of ``restored`` and the degraded image, as in each reference notebook."""
         if self.task == "super_resolve":
-            return F.mse_loss(area_downsample(restored, self.images.factor), self.target_degraded)
+            return F.mse_loss(self.degrade(restored), self.target_degraded)
         if self.task == "inpaint":
             # mse(out * mask, img * mask) (inpainting.ipynb): unknown pixels contribute nothing.
             return F.mse_loss(restored * self.target_mask, self.target_degraded * self.target_mask)
         return F.mse_loss(restored, self.target_degraded)
+
+    def degrade(self, restored: torch.Tensor) -> torch.Tensor:
+        """Super-resolution's degradation model: area downsampling, or the blur + bicubic that made the inputs of
+        texnets' super-resolution networks (``texnets.degradation``), so DIP can be compared with them fairly."""
+        if self.hparams.degradation == "blur_bicubic":
+            return low_resolution(restored, self.images.factor, self.hparams.blur_sigma)
+        return area_downsample(restored, self.images.factor)
 
     # -- training ------------------------------------------------------------------------------------
     def on_fit_start(self) -> None:
