@@ -81,9 +81,9 @@ def main(argv=None) -> int:
         f"side {args.size} px, centre crop, degraded as in training (Gaussian blur σ {report['blur_sigma']:g}, bicubic "
         f"x{report['factor']}). Deep Image Prior: {args.dip_steps} steps per photo with `configs/dip_super_resolution.yaml`"
         f"'s settings (its notebook runs 2000), keeping the last output, fitting the same degradation (blur + "
-        f"bicubic) instead of its default area downsampling. relu2_2 distance: the mean squared difference of VGG19 relu2_2 features, the perceptual "
-        f"network's training loss. Seconds per photo are the method alone; the networks' are forward passes after a "
-        f"warm-up.",
+        f"bicubic) instead of its default area downsampling. relu2_2 distance: the mean squared difference of "
+        f"VGG19 relu2_2 features, the perceptual network's training loss. Seconds per photo are the method alone; "
+        f"the networks' are forward passes after a warm-up.",
         "",
         table,
         "",

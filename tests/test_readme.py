@@ -211,7 +211,7 @@ COMMANDS: dict[str, Run] = {
         needs={MULTISTYLE: "multistyle_run"}),
     "python synthesize.py --checkpoint checkpoints/multistyle_cpu/last.ckpt --input photo.jpg --style-index 1 "
     "--output outputs/photo_style1.jpg": Run(needs={MULTISTYLE: "multistyle_run", "photo.jpg": "photo"},
-                                            creates=("outputs/photo_style1.jpg",)),
+                                             creates=("outputs/photo_style1.jpg",)),
     "python synthesize.py --checkpoint checkpoints/multistyle_cpu/last.ckpt --input photo.jpg --mix 0=0.5 1=0.5 "
     "--output outputs/photo_half_half.jpg": Run(needs={MULTISTYLE: "multistyle_run", "photo.jpg": "photo"},
                                                 creates=("outputs/photo_half_half.jpg",)),
