@@ -51,10 +51,10 @@ from texnets.cli import environment, main_guard, pick_device, report_path, synch
 from texnets.errors import TexnetsError
 from texnets.export import export_generator
 from texnets.flow import FLOW_METHODS, flow_estimator
+from texnets.generators.transformer_net import check_style_weights
 from texnets.images import load_mask, save_image, save_json
 from texnets.inference import Stylizer, output_suffix, stylize_folder, stylize_image, stylize_video
 from texnets.temporal import TemporalBlender
-from texnets.generators.transformer_net import check_style_weights
 from texnets.tiling import generate, has_instance_norm
 from texnets.video import is_video
 from texnets.volumes import check_volume_size, generate_volume, save_slice_preview
