@@ -217,8 +217,11 @@ def run_transfer_net(loaded, load_seconds: float, photos: list[torch.Tensor], de
     """Each photo through the network (``generator``, default the checkpoint's) one at a time, as
     synthesize.py stylises it (texnets.inference)."""
     from texnets.inference import Stylizer
-    if generator is None:   # a multi-style network: its first style, baked into a plain one
-        generator = loaded.generator.with_style(0) if loaded.generator.styles > 1 else loaded.generator
+    if generator is None:
+        generator = loaded.generator
+        if generator.styles > 1:   # a multi-style network: its first style, baked into a plain one
+            warnings.warn(f"the transfer network knows {generator.styles} styles: compare uses style 0", stacklevel=2)
+            generator = generator.with_style(0)
     stylizer = Stylizer(generator, device=device)
     stylizer(photos[0])  # warm-up: allocator, thread pools
     images, seconds = [], []
