@@ -16,13 +16,19 @@ The figure (docs/sr_x4.jpg) is the same comparison on two of scikit-image's buil
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import shutil
 from pathlib import Path
 
+import torch
 from PIL import Image
 
 from bench._report import command_line, machine, publish, run_front_door, today
+from texnets.checkpoints import METADATA_KEY, load_generator, read_checkpoint, save_atomically
+from texnets.degradation import low_resolution
+from texnets.tasks.base import recalibrate_batch_norm
+from texnets.tasks.transfer import ContentCrops
 
 REPO = Path(__file__).resolve().parents[1]
 MODULE = "bench.bench_sr"
@@ -38,15 +44,43 @@ def training_facts(checkpoint: str) -> str:
     return f"`{checkpoint}` ({data.get('final_step')} steps in {(data.get('seconds') or 0) / 60:.0f} min)"
 
 
+def recalibrated(checkpoint: str, batches: int) -> str:
+    """A copy of ``checkpoint`` (``recalibrated.ckpt`` beside it) whose BatchNorm statistics are the exact average
+    over ``batches`` fresh batches of its run's training crops, as ``bn_recalibration_batches`` makes them in
+    training (SuperResolutionTask.recalibrate); the weights are untouched. For runs trained before that option."""
+    state = read_checkpoint(checkpoint)
+    loaded = load_generator(checkpoint)
+    training, hparams = loaded.metadata["training"], state.get("hyper_parameters", {})
+    crops = ContentCrops(training["content"], training["size"], training["crop_scale"], seed=12345,
+                         exclude=training["val_images"], rank=0, world_size=1)
+    stream = iter(crops)
+    sigma = float(hparams.get("blur_sigma", 1.0))
+    inputs = [low_resolution(torch.stack(list(itertools.islice(stream, training["batch_size"]))), loaded.generator.factor,
+                             sigma) for _ in range(batches)]
+    recalibrate_batch_norm(loaded.generator.train(), inputs)
+    prefix = loaded.metadata.get("generator_prefix", "generator.")
+    for key, value in loaded.generator.state_dict().items():
+        state["state_dict"][prefix + key] = value
+    state[METADATA_KEY]["training"]["bn_recalibration"] = f"{batches} batches of training crops, after training"
+    target = Path(checkpoint).with_name("recalibrated.ckpt")
+    save_atomically(state, target)
+    return str(target)
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--perceptual", required=True, help="a checkpoint of configs/sr_cpu.yaml (loss: feature)")
     parser.add_argument("--pixel", required=True, help="the same recipe with --model.loss pixel")
     parser.add_argument("--size", type=int, default=192, help="high-resolution side of the held-aside photos")
     parser.add_argument("--dip-steps", type=int, default=500, help="Deep Image Prior's steps per photo")
+    parser.add_argument("--recalibrate", type=int, default=0, metavar="N",
+                        help="first recompute the checkpoints' BatchNorm statistics over N batches of training crops "
+                             "(for runs trained without bn_recalibration_batches)")
     parser.add_argument("--note", help="a closing paragraph for the section")
     args = parser.parse_args(argv)
     OUT.mkdir(parents=True, exist_ok=True)
+    if args.recalibrate:
+        args.perceptual, args.pixel = (recalibrated(path, args.recalibrate) for path in (args.perceptual, args.pixel))
     table_path = OUT / "held_aside.json"
     run_front_door(["evaluate.py", "sr", "--held-aside", "--checkpoint", args.perceptual, args.pixel,
                     "--methods", "bicubic", "dip", "--dip-steps", str(args.dip_steps), "--size", str(args.size),

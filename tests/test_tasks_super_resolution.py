@@ -121,3 +121,21 @@ def test_a_transfer_checkpoint_does_not_resume_a_super_resolution_run(shared_dat
     code, err = run_main(sr_args(shared_data / "content", tmp_path, 2, "--ckpt_path", other), capsys)
     assert code == 2
     assert "holds a 'transformer_net' model, but this run trains a 'sr_net'" in one_error_line(err)
+
+
+def test_batch_norm_statistics_are_recalibrated_on_the_last_training_inputs():
+    torch.manual_seed(0)
+    task = SuperResolutionTask(generator=SMALL, bn_recalibration_batches=2)
+    norm = task.generator.head[2]
+    untouched = norm.running_mean.clone()
+    task.recalibrate()                                   # no training inputs yet (a resumed run): nothing changes
+    assert torch.equal(norm.running_mean, untouched)
+    batch = fixed_batch(32)
+    inputs = [task.degrade(batch[:1]), task.degrade(batch[1:])]
+    task._recent_inputs.extend(inputs)
+    task.recalibrate()
+    with torch.no_grad():
+        head = task.generator.head
+        activations = torch.cat([head[1](head[0](x - 0.5)) for x in inputs])
+    assert torch.allclose(norm.running_mean, activations.mean((0, 2, 3)), atol=1e-5)
+    assert norm.momentum == 0.1 and task.generator.training   # restored after the exact average

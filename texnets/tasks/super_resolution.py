@@ -18,6 +18,7 @@ objective, so the two runs' curves compare in TensorBoard.
 """
 from __future__ import annotations
 
+from collections import deque
 from collections.abc import Sequence
 
 import torch
@@ -47,6 +48,8 @@ class SuperResolutionTask(GeneratorTask):
         blur_sigma: std of the Gaussian blur, in high-resolution pixels, before bicubic downsampling.
         encoder: options of ``texnets.vgg.VGGEncoder`` (``weights``, ``arch``, ``pooling``).
         lr / lr_step / lr_gamma: Adam's learning rate and its optional step decay.
+        bn_recalibration_batches: recompute the BatchNorm statistics over the last this many training batches
+            before validation and checkpoints (0: the momentum-0.1 running averages, as the paper).
         channels_last / compile: as for the other tasks (GPU speed-ups).
     """
 
@@ -55,8 +58,9 @@ class SuperResolutionTask(GeneratorTask):
                  pixel_weight: float = 1.0, tv_weight: float = 0.0, pixel_tv_weight: float = 0.0,
                  blur_sigma: float = BLUR_SIGMA,
                  encoder: dict | None = None, lr: float = 1e-3, lr_step: int = 0, lr_gamma: float = 0.5,
-                 channels_last: bool = False, compile: bool = False):
-        super().__init__(channels_last=channels_last, compile=compile)
+                 bn_recalibration_batches: int = 0, channels_last: bool = False, compile: bool = False):
+        super().__init__(channels_last=channels_last, bn_recalibration_batches=bn_recalibration_batches,
+                         compile=compile)
         config, generator = self.generator_config(SuperResolutionNetConfig, generator)
         self.save_hyperparameters()
         if loss not in SR_LOSSES:
@@ -66,7 +70,11 @@ class SuperResolutionTask(GeneratorTask):
             raise TexnetsError("need lr > 0, lr_step >= 0, 0 < lr_gamma <= 1 and non-negative loss weights")
         if blur_sigma < 0:
             raise TexnetsError(f"model.blur_sigma must be >= 0, not {blur_sigma}")
+        if bn_recalibration_batches < 0:
+            raise TexnetsError(f"model.bn_recalibration_batches must be >= 0, not {bn_recalibration_batches}")
         self.loss_name, self.blur_sigma = loss, float(blur_sigma)
+        # The last training inputs, which BatchNorm recalibration runs the current network on (no extra I/O).
+        self._recent_inputs: deque[torch.Tensor] = deque(maxlen=max(1, bn_recalibration_batches))
         encoder_options = dict(encoder or {})
         self.feature_layers = check_layers(feature_layers, encoder_options.get("arch", "vgg19"))
         self.generator = SuperResolutionNet(config)
@@ -101,6 +109,17 @@ class SuperResolutionTask(GeneratorTask):
         return {"task": "super_resolution", "factor": self.factor, "loss": self.loss_name,
                 "degradation": {"blur_sigma": self.blur_sigma, "downsampling": "bicubic"}}
 
+    def calibration_inputs(self, batches: int) -> list[torch.Tensor]:
+        return list(self._recent_inputs)[-batches:]
+
+    def recalibrate(self) -> None:
+        """Exact BatchNorm statistics for eval mode (what synthesize.py runs) over the last training inputs: with
+        batches of 4, the momentum-0.1 running averages move so much from step to step that the eval-mode output of
+        a checkpoint can be worse than bicubic on a photo where the step before was better. Skipped until there are
+        inputs (a resumed run, before its first step)."""
+        if self._recent_inputs:
+            super().recalibrate()
+
     def degrade(self, high_resolution: torch.Tensor) -> torch.Tensor:
         return low_resolution(high_resolution, self.factor, self.blur_sigma)
 
@@ -129,6 +148,8 @@ class SuperResolutionTask(GeneratorTask):
         inputs = self.degrade(high_resolution)
         if self.channels_last:
             inputs = inputs.contiguous(memory_format=torch.channels_last)
+        if self.bn_recalibration_batches:
+            self._recent_inputs.append(inputs.detach())
         loss, logs = self.objective(high_resolution, self.generator(inputs))
         return self.log_training_step(loss, logs, batch_size=high_resolution.shape[0])
 
