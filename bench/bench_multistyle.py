@@ -5,8 +5,9 @@ BENCHMARKS.md, and the README's mixing strip.
     OMP_NUM_THREADS=2 python -m bench.bench_multistyle [--steps 800] [--reuse]
 
 Trains, with configs/multistyle_dumoulin2017.yaml + multistyle_cpu.yaml and train.py as a user runs it, one network
-on four of the shared paintings and one network per painting, each for the same number of steps (so the multi-style
-network sees each style about a quarter as often), into bench/out/multistyle/ (--reuse keeps finished runs). Then, on
+on four of the shared paintings, one network per painting for the same number of steps each (so the multi-style
+network sees each style about a quarter as often), and one per painting for a quarter of the steps (the same total),
+into bench/out/multistyle/ (--reuse keeps finished runs). Then, on
 the photos every CPU config holds aside (256² centre crops), each style's Gram loss (the training loss: relu1_2 to
 relu4_3, Gram / CHW, against the painting at the config's style size) and content loss (relu3_3) for both.
 Target: every style of the multi-style network within 1.5x of its single-style network's style loss.
@@ -96,40 +97,50 @@ def main(argv=None) -> int:
     OUT.mkdir(parents=True, exist_ok=True)
     multi = train("four_styles", PAINTINGS, args.steps, args.reuse)
     singles = {painting: train(Path(painting).stem, [painting], args.steps, args.reuse) for painting in PAINTINGS}
+    # "The same total steps" read the other way: four networks sharing the four-style network's steps between them.
+    quarters = {painting: train(f"{Path(painting).stem}_quarter", [painting], args.steps // 4, args.reuse)
+                for painting in PAINTINGS}
 
     encoder = VGGEncoder(STYLE_LAYERS + CONTENT_LAYERS).eval()
     photos = torch.cat([centre_crop(str(SHARED / "content" / photo), args.size) for photo in PHOTOS])
     multi_net = load_generator(multi)
     style_size = int(torch.load(multi, weights_only=True)["hyper_parameters"]["style_size"])
-    rows, ratios = [], []
+    rows, ratios, quarter_ratios = [], [], []
     for index, painting in enumerate(PAINTINGS):
         style_multi, content_multi = losses(multi_net.generator, index, painting, photos, encoder, style_size)
         style_single, content_single = losses(load_generator(singles[painting]).generator, None, painting, photos,
                                               encoder, style_size)
+        style_quarter, content_quarter = losses(load_generator(quarters[painting]).generator, None, painting, photos,
+                                                encoder, style_size)
         ratios.append(style_multi / style_single)
-        rows.append([painting, f"{style_multi:.4g}", f"{style_single:.4g}", f"{ratios[-1]:.2f}×",
-                     f"{content_multi:.4g}", f"{content_single:.4g}"])
+        quarter_ratios.append(style_multi / style_quarter)
+        rows.append([painting, f"{style_multi:.4g} / {content_multi:.4g}", f"{style_single:.4g} / {content_single:.4g}",
+                     f"{ratios[-1]:.2f}×", f"{style_quarter:.4g} / {content_quarter:.4g}", f"{quarter_ratios[-1]:.2f}×"])
     mixing_strip(multi)
     lines = [
         "## Many styles in one network (conditional instance norm) against one network per style, on the CPU",
         "",
         f"Command: `{command_line(MODULE)}`; machine: {machine()}; date: {today()}.",
         "",
-        f"Five runs of `configs/multistyle_dumoulin2017.yaml` + `configs/multistyle_cpu.yaml` (width 0.5, 128² crops, "
-        f"batch 4, style images at {style_size} px), {args.steps} steps each: one network for the four paintings "
-        f"(each image of a batch draws a style, so each style is trained on about a quarter of the images) and one "
-        f"network per painting. Losses on the {len(PHOTOS)} held-aside photos "
-        f"({', '.join(PHOTOS)}), {args.size}² centre crops: the style loss is the training loss (Gram / CHW, "
-        f"relu1_2–relu4_3, summed over layers), the content loss relu3_3's mean squared difference.",
+        f"Nine runs of `configs/multistyle_dumoulin2017.yaml` + `configs/multistyle_cpu.yaml` (width 0.5, 128² crops, "
+        f"batch 4, style images at {style_size} px): one network for the four paintings, {args.steps} steps (each "
+        f"image of a batch draws a style, so each style is trained on about a quarter of the images); one network "
+        f"per painting for the same {args.steps} steps each (four times the training in all); and one per painting "
+        f"for {args.steps // 4} steps each (the four-style network's {args.steps} steps shared among them). Losses "
+        f"on the {len(PHOTOS)} held-aside photos ({', '.join(PHOTOS)}), {args.size}² centre crops: the style loss is "
+        f"the training loss (Gram / CHW, relu1_2–relu4_3, summed over layers), the content loss relu3_3's mean "
+        f"squared difference; ratio = the four-style network's style loss over the single-style network's.",
         "",
-        markdown_table(["style", "4-style net: style loss ↓", "its own net: style loss ↓", "ratio",
-                        "4-style net: content loss", "its own net: content loss"], rows),
+        markdown_table(["style", "4-style net: style / content ↓", f"own net, {args.steps} steps: style / content",
+                        "ratio", f"own net, {args.steps // 4} steps: style / content", "ratio"], rows),
         "",
-        f"**Target:** every style within 1.5× of its single-style network's style loss: "
-        f"{'met' if max(ratios) <= 1.5 else 'missed'} (worst {max(ratios):.2f}×). "
-        f"The four single-style networks together took four times the training of the one four-style network, "
-        f"which holds {multi_net.generator.styles} styles in "
-        f"{sum(p.numel() for p in multi_net.generator.parameters()):,} parameters.",
+        f"**Target:** every style within 1.5× of its single-style network's style loss. Against networks trained for "
+        f"the same {args.steps} steps each: {'met' if max(ratios) <= 1.5 else 'missed'} (worst {max(ratios):.2f}×). "
+        f"Against networks sharing the same total of {args.steps} steps: "
+        f"{'met' if max(quarter_ratios) <= 1.5 else 'missed'} (worst {max(quarter_ratios):.2f}×). The four-style "
+        f"network holds its {multi_net.generator.styles} styles in "
+        f"{sum(p.numel() for p in multi_net.generator.parameters()):,} parameters, against four times "
+        f"{sum(p.numel() for p in load_generator(singles[PAINTINGS[0]]).generator.parameters()):,}.",
         "",
         f"The README's strip, `{FIGURE.relative_to(REPO)}`, mixes styles 0 and 1 of the four-style network on a "
         f"built-in photo.",
