@@ -26,3 +26,13 @@ def test_sides_that_are_not_multiples_of_the_factor():
     with pytest.raises(TexnetsError, match="cannot be downsampled x4 exactly"):
         low_resolution(images, 4)
     assert crop_to_multiple(images, 4).shape == (1, 3, 32, 40)
+
+
+def test_the_bicubic_baseline_enlarges_by_the_factor_within_the_pixel_range():
+    from texnets.degradation import bicubic_upscale
+    edges = torch.zeros(1, 3, 8, 8)
+    edges[..., 4:] = 1.0   # a hard edge: bicubic overshoots it, and the baseline clamps
+    upscaled = bicubic_upscale(edges, 4)
+    assert upscaled.shape == (1, 3, 32, 32)
+    assert upscaled.min() >= 0 and upscaled.max() <= 1
+    assert torch.equal(upscaled, torch.nn.functional.interpolate(edges, scale_factor=4, mode="bicubic").clamp(0, 1))

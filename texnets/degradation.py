@@ -35,4 +35,11 @@ def low_resolution(images: torch.Tensor, factor: int, sigma: float = BLUR_SIGMA)
     return small.clamp(0, 1)   # bicubic overshoots at edges; a photo's pixels stay in [0, 1]
 
 
-__all__ = ["BLUR_SIGMA", "crop_to_multiple", "low_resolution"]
+def bicubic_upscale(images: torch.Tensor, factor: int) -> torch.Tensor:
+    """The baseline every super-resolution method is compared with: bicubic interpolation ×factor, clamped to
+    [0, 1] (bicubic overshoots at edges)."""
+    return torch.nn.functional.interpolate(images, scale_factor=factor, mode="bicubic",
+                                           align_corners=False).clamp(0, 1)
+
+
+__all__ = ["BLUR_SIGMA", "bicubic_upscale", "crop_to_multiple", "low_resolution"]

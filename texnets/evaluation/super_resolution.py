@@ -33,7 +33,7 @@ import yaml
 
 from texnets.checkpoints import load_generator
 from texnets.cli import environment, markdown_table, pick_device, synchronize
-from texnets.degradation import BLUR_SIGMA, crop_to_multiple, low_resolution
+from texnets.degradation import BLUR_SIGMA, bicubic_upscale, crop_to_multiple, low_resolution
 from texnets.errors import TexnetsError
 from texnets.evaluation.distances import load_lpips
 from texnets.evaluation.sources import find_images
@@ -86,15 +86,11 @@ def load_photos(specs: list[str], factor: int, size: int | None, sigma: float) -
     return photos
 
 
-def bicubic(low: torch.Tensor, factor: int) -> torch.Tensor:
-    return F.interpolate(low, scale_factor=factor, mode="bicubic", align_corners=False).clamp(0, 1)
-
-
 def run_bicubic(photos: list[Photo], factor: int) -> MethodResult:
     result = MethodResult("bicubic")
     for photo in photos:
         start = time.perf_counter()
-        result.outputs.append(bicubic(photo.low_resolution, factor))
+        result.outputs.append(bicubic_upscale(photo.low_resolution, factor))
         result.seconds.append(time.perf_counter() - start)
     return result
 

@@ -37,7 +37,7 @@ from torch.utils.data import DataLoader
 from texnets.errors import TexnetsError
 from texnets.generators.skip_net import SkipNet, SkipNetConfig
 from texnets.images import load_image, resize, save_image, save_json
-from texnets.degradation import low_resolution
+from texnets.degradation import bicubic_upscale, low_resolution
 from texnets.quality import psnr_ssim, quantize
 from texnets.tasks.base import GeneratorTask
 
@@ -449,7 +449,7 @@ class DeepImagePriorTask(GeneratorTask):
         degraded, clean = self.target_degraded, self.target_clean
         what = "the degraded input"
         if self.task == "super_resolve":
-            degraded = F.interpolate(degraded, size=tuple(clean.shape[-2:]), mode="bicubic", align_corners=False)
+            degraded = bicubic_upscale(degraded, self.images.factor)
             what = "bicubic upsampling of the low-resolution input"
         psnr, ssim = psnr_ssim(quantize(degraded), clean)
         return {"of": what, "psnr": float(psnr[0]), "ssim": float(ssim[0])}

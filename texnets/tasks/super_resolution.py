@@ -24,7 +24,7 @@ from collections.abc import Sequence
 import torch
 import torch.nn.functional as F
 
-from texnets.degradation import BLUR_SIGMA, low_resolution
+from texnets.degradation import BLUR_SIGMA, bicubic_upscale, low_resolution
 from texnets.errors import TexnetsError
 from texnets.generators.sr_net import SuperResolutionNet, SuperResolutionNetConfig
 from texnets.losses import ContentLoss, PerceptualCriterion
@@ -124,17 +124,21 @@ class SuperResolutionTask(GeneratorTask):
         return low_resolution(high_resolution, self.factor, self.blur_sigma)
 
     # -- objective -----------------------------------------------------------------------------------
-    def objective(self, high_resolution: torch.Tensor, restored: torch.Tensor):
-        """Total loss and detached per-term values for logging: the feature term is reported for both objectives,
-        and only the perceptual network backpropagates through VGG."""
-        with torch.no_grad():
-            self.criterion.terms["feature"].set_target(self.encoder(high_resolution, self.feature_layers))
+    def objective(self, high_resolution: torch.Tensor, restored: torch.Tensor, report_features: bool = True):
+        """Total loss and detached per-term values for logging. The perceptual network trains on the feature term;
+        the pixel baseline never runs VGG in training, and reports the feature term only when ``report_features``
+        (validation), without backpropagating through it."""
         pixel = F.mse_loss(restored, high_resolution)
+        if self.loss_name == "feature" or report_features:
+            with torch.no_grad():
+                self.criterion.terms["feature"].set_target(self.encoder(high_resolution, self.feature_layers))
         if self.loss_name == "feature":
             loss, logs = self.criterion(restored)
         else:
-            with torch.no_grad():
-                _, logs = self.criterion(restored.detach())
+            logs = {}
+            if report_features:
+                with torch.no_grad():
+                    _, logs = self.criterion(restored.detach())
             tv = self.criterion.tv(restored)
             loss = self.hparams.pixel_weight * pixel + self.hparams.pixel_tv_weight * tv
             logs.update({"tv": tv.detach(), "total": loss.detach()})
@@ -150,7 +154,7 @@ class SuperResolutionTask(GeneratorTask):
             inputs = inputs.contiguous(memory_format=torch.channels_last)
         if self.bn_recalibration_batches:
             self._recent_inputs.append(inputs.detach())
-        loss, logs = self.objective(high_resolution, self.generator(inputs))
+        loss, logs = self.objective(high_resolution, self.generator(inputs), report_features=False)
         return self.log_training_step(loss, logs, batch_size=high_resolution.shape[0])
 
     def validation_step(self, high_resolution: torch.Tensor, batch_idx: int) -> None:
@@ -158,8 +162,7 @@ class SuperResolutionTask(GeneratorTask):
         restored = self.generator(inputs)
         _, logs = self.objective(high_resolution, restored)
         psnr, ssim = psnr_ssim(quantize(restored), high_resolution)
-        bicubic = F.interpolate(inputs, size=tuple(high_resolution.shape[-2:]), mode="bicubic",
-                                align_corners=False).clamp(0, 1)
+        bicubic = bicubic_upscale(inputs, self.factor)
         logs.update({"psnr": psnr.mean(), "ssim": ssim.mean(),
                      "psnr_bicubic": psnr_ssim(quantize(bicubic), high_resolution)[0].mean()})
         self.log_validation_step(logs, batch_size=high_resolution.shape[0])
