@@ -51,9 +51,8 @@ from texnets.cli import environment, main_guard, pick_device, report_path, synch
 from texnets.errors import TexnetsError
 from texnets.export import export_generator
 from texnets.flow import FLOW_METHODS, flow_estimator
-from texnets.generators.transformer_net import check_style_weights
 from texnets.images import load_mask, save_image, save_json
-from texnets.inference import Stylizer, output_suffix, stylize_folder, stylize_image, stylize_video
+from texnets.inference import Stylizer, choose_style, output_suffix, stylize_folder, stylize_image, stylize_video
 from texnets.temporal import TemporalBlender
 from texnets.tiling import generate, has_instance_norm
 from texnets.video import is_video
@@ -198,43 +197,11 @@ def default_output(source: Path, run: str) -> Path:
     return Path("outputs") / f"{source.stem}_{run}{suffix}"
 
 
-def parse_mix(items: list[str], styles: int) -> torch.Tensor:
-    """``--mix K1=w1 K2=w2 ...`` -> (N,) mixing weights (checked: indices in range, a convex combination)."""
-    weights = torch.zeros(styles)
-    for item in items:
-        index, _, weight = item.partition("=")
-        try:
-            index, weight = int(index), float(weight)
-        except ValueError:
-            raise TexnetsError(f"--mix takes INDEX=WEIGHT pairs such as 0=0.7 1=0.3, not {item!r}") from None
-        check_style_weights(index, styles)
-        weights[index] += weight
-    return check_style_weights(weights, styles)
-
-
-def chosen_style(loaded: LoadedGenerator, args: argparse.Namespace) -> tuple[torch.nn.Module, dict]:
-    """A transfer network ready to run, and what the report says of its style: a multi-style network (Dumoulin et
-    al. 2017) with the style --style-index or --mix chose (default: style 0) baked into a plain TransformerNet."""
-    network, styles = loaded.generator, known_styles(loaded.metadata)
-    if args.style_index is not None and args.mix:
-        raise TexnetsError("--style-index and --mix both choose the style: pass one of them")
-    if args.mix:
-        weights = parse_mix(args.mix, network.styles)
-    else:
-        weights = check_style_weights(args.style_index or 0, network.styles)
-    if network.styles > 1:
-        network = network.with_style(weights)
-    mix = [{"index": index, "name": style_name(styles[index]), "weight": round(float(w), 6)}
-           for index, w in enumerate(weights.tolist()) if w > 0]
-    listed = [{"index": index, "name": style_name(spec), "source": spec} for index, spec in enumerate(styles)]
-    return network, {"styles": listed, "style_mix": mix}
-
-
 def stylize_transfer_net(loaded: LoadedGenerator, args: argparse.Namespace) -> dict:
     """Johnson networks: an image, a folder (mirrored into --output) or a video, in the chosen style."""
     if not args.input:
         raise TexnetsError("a transfer network stylises photos: pass --input IMAGE, FOLDER or VIDEO")
-    network, style = chosen_style(loaded, args)
+    network, style = choose_style(loaded, args.style_index, args.mix)
     if len(style["styles"]) > 1:
         chosen = " + ".join(f"{item['weight']:g} x {item['index']}: {item['name']}" for item in style["style_mix"])
         print(f"style: {chosen} (of {len(style['styles'])}; --list-styles)", file=sys.stderr)
@@ -427,7 +394,7 @@ def main(argv=None) -> int:
             if args.style_index is None and not args.mix:
                 raise TexnetsError(f"this network knows {network.styles} styles and exports one at a time: add "
                                    f"--style-index K or --mix K1=W1 K2=W2 (--list-styles shows them)")
-            network, style = chosen_style(loaded, args)
+            network, style = choose_style(loaded, args.style_index, args.mix)
             extra["style_mix"] = style["style_mix"]
         report["export"] = export_generator(network, args.export, extra=extra)
         print(f"exported to {args.export}", file=sys.stderr)

@@ -1,4 +1,5 @@
-"""Running an image-to-image generator (a transfer network) on photos, folders and videos.
+"""Running an image-to-image generator (a transfer or super-resolution network) on photos, folders and videos, and
+choosing a multi-style network's style.
 
 ``Stylizer`` holds the generator on its device with the inference options (precision, memory
 layout, tiling block, colour preservation, downscaling) and times the network alone, synchronising
@@ -16,9 +17,11 @@ import torch
 from tqdm.auto import tqdm
 
 from texnets.backends import prepare_network
+from texnets.checkpoints import LoadedGenerator, known_styles, style_name
 from texnets.cli import synchronize
 from texnets.color import keep_content_colors
 from texnets.errors import TexnetsError
+from texnets.generators.transformer_net import check_style_weights
 from texnets.images import IMAGE_SUFFIXES, list_images, read_image, resize, save_image
 from texnets.temporal import TemporalBlender
 from texnets.tiling import stylize
@@ -110,6 +113,38 @@ class Stylizer:
                 "ms_per_item": round(1000 * total / items, 2) if items else None}
 
 
+def parse_mix(items: list[str], styles: int) -> torch.Tensor:
+    """``INDEX=WEIGHT`` pairs (synthesize.py's ``--mix 0=0.7 1=0.3``) -> (N,) mixing weights, checked: indices in
+    range and a convex combination."""
+    weights = torch.zeros(styles)
+    for item in items:
+        index, _, weight = item.partition("=")
+        try:
+            index, weight = int(index), float(weight)
+        except ValueError:
+            raise TexnetsError(f"--mix takes INDEX=WEIGHT pairs such as 0=0.7 1=0.3, not {item!r}") from None
+        check_style_weights(index, styles)
+        weights[index] += weight
+    return check_style_weights(weights, styles)
+
+
+def choose_style(loaded: LoadedGenerator, index: int | None = None, mix: list[str] | None = None
+                 ) -> tuple[torch.nn.Module, dict]:
+    """A transfer network ready to run, and what a report says of its style: a multi-style network (Dumoulin et al.
+    2017) with style ``index`` or the ``mix`` pairs (default: style 0) baked into a plain TransformerNet, which
+    tiles, compiles and exports like any; a single-style network as it is."""
+    network, styles = loaded.generator, known_styles(loaded.metadata)
+    if index is not None and mix:
+        raise TexnetsError("--style-index and --mix both choose the style: pass one of them")
+    weights = parse_mix(mix, network.styles) if mix else check_style_weights(index or 0, network.styles)
+    if network.styles > 1:
+        network = network.with_style(weights)
+    chosen = [{"index": i, "name": style_name(styles[i]), "weight": round(float(w), 6)}
+              for i, w in enumerate(weights.tolist()) if w > 0]
+    listed = [{"index": i, "name": style_name(spec), "source": spec} for i, spec in enumerate(styles)]
+    return network, {"styles": listed, "style_mix": chosen}
+
+
 def output_suffix(path: Path) -> str:
     return path.suffix.lower() if path.suffix.lower() in SAVE_SUFFIXES else ".png"
 
@@ -178,4 +213,5 @@ def stylize_video(stylizer: Stylizer, source: str | Path, output: str | Path, ba
     return report
 
 
-__all__ = ["PRECISIONS", "Stylizer", "output_suffix", "stylize_folder", "stylize_image", "stylize_video"]
+__all__ = ["PRECISIONS", "Stylizer", "choose_style", "output_suffix", "parse_mix", "stylize_folder", "stylize_image",
+           "stylize_video"]
