@@ -19,6 +19,7 @@ Multi-style transfer networks (Dumoulin et al. 2017):
 Super-resolution networks (a small photo in, factor x its size out):
     python synthesize.py --checkpoint checkpoints/sr_cpu/last.ckpt --input small.png --output outputs/large.png
     python synthesize.py --checkpoint ... --input small_photos/ --output outputs/large/ --factor 4   # checked
+    python synthesize.py --checkpoint ... --input small.png --no-histogram-match   # the network's raw output
 Arbitrary-style networks (AdaIN, WCT: photo and any style image in):
     python synthesize.py --checkpoint checkpoints/adain_cpu/last.ckpt --input photo.jpg --style painting.jpg --alpha 0.8
     python synthesize.py --checkpoint ... --input photo.jpg --style a.jpg b.jpg --style-weights 0.7 0.3
@@ -46,7 +47,7 @@ from tqdm.auto import tqdm
 
 from texnets.arbitrary_inference import DEFAULT_STYLE_SIZE, StyledNetwork, load_styles, texture_from_noise
 from texnets.backends import BACKENDS
-from texnets.checkpoints import LoadedGenerator, known_styles, load_generator, style_name
+from texnets.checkpoints import LoadedGenerator, known_styles, load_generator, matches_histograms, style_name
 from texnets.cli import environment, main_guard, pick_device, report_path, synchronize
 from texnets.errors import TexnetsError
 from texnets.export import export_generator
@@ -116,6 +117,10 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--factor", type=int,
                         help="super-resolution: the enlargement you expect (2, 4 or 8); checked against the "
                              "checkpoint's, which sets it")
+    parser.add_argument("--no-histogram-match", action="store_true",
+                        help="super-resolution: the network's raw output, without matching each channel's histogram "
+                             "to the input's (Johnson et al. 2016's post-processing; on when the checkpoint's config "
+                             "has it)")
     parser.add_argument("--precision", default="fp32", choices=["fp32", "bf16", "fp16"],
                         help="transfer networks and solid textures: inference precision (bf16/fp16 on GPUs)")
     parser.add_argument("--channels-last", action="store_true", help="channels_last memory layout (GPU speed-up)")
@@ -218,12 +223,14 @@ def upscale_sr_net(loaded: LoadedGenerator, args: argparse.Namespace) -> dict:
                            f"--model.generator.factor {args.factor})")
     if args.preserve_color:
         raise TexnetsError("--preserve-color is for style transfer; a super-resolution network keeps the colours")
-    return {**stylize_inputs(loaded.generator, args, f"a super-resolution network makes {factor}x the input's size"),
-            "factor": factor}
+    matched = matches_histograms(loaded.metadata) and not args.no_histogram_match
+    return {**stylize_inputs(loaded.generator, args, f"a super-resolution network makes {factor}x the input's size",
+                             histogram_match=matched),
+            "factor": factor, "histogram_matching": matched}
 
 
 def stylize_inputs(network: torch.nn.Module, args: argparse.Namespace,
-                   output_size: str = "a transfer network keeps the input's size") -> dict:
+                   output_size: str = "a transfer network keeps the input's size", histogram_match: bool = False) -> dict:
     """Any image-to-image network: an image, a folder (mirrored into --output) or a video."""
     if args.size or args.count != 1 or args.tile or args.origin:
         raise TexnetsError(f"--size, --count, --tile and --origin are for noise-driven generators; "
@@ -239,7 +246,7 @@ def stylize_inputs(network: torch.nn.Module, args: argparse.Namespace,
     args.output = str(output)
     device = pick_device(args.device)
     stylizer = Stylizer(network, device, args.precision, args.channels_last, args.block or 1024,
-                        args.preserve_color, args.max_size, args.compile, args.backend)
+                        args.preserve_color, args.max_size, args.compile, args.backend, histogram_match)
     progress = not args.quiet
     start = time.perf_counter()
     if source.is_dir():
@@ -390,6 +397,10 @@ def main(argv=None) -> int:
               "checkpoint": str(args.checkpoint), **loaded.report(), "environment": environment()}
     if args.export:
         network, extra = loaded.generator, {"checkpoint": str(args.checkpoint), "step": loaded.global_step}
+        if loaded.model_type == "sr_net" and matches_histograms(loaded.metadata):
+            extra["postprocess"] = ("not in the exported graph: match each output channel's histogram to the "
+                                    "input's (Johnson et al. 2016, section 4.2; texnets.color.match_histograms), as "
+                                    "synthesize.py does for this checkpoint")
         if transfer and network.styles > 1:
             if args.style_index is None and not args.mix:
                 raise TexnetsError(f"this network knows {network.styles} styles and exports one at a time: add "
@@ -404,8 +415,10 @@ def main(argv=None) -> int:
     sampler = SAMPLERS.get(loaded.model_type)
     if sampler is None:
         raise TexnetsError(f"synthesize.py cannot sample {loaded.model_type!r} models yet")
-    if args.factor is not None and sampler is not upscale_sr_net:
-        raise TexnetsError(f"--factor is for super-resolution checkpoints; this is a {loaded.model_type.replace('_', '-')}")
+    for flag, given in (("--factor", args.factor is not None), ("--no-histogram-match", args.no_histogram_match)):
+        if given and sampler is not upscale_sr_net:
+            raise TexnetsError(f"{flag} is for super-resolution checkpoints; this is a "
+                               f"{loaded.model_type.replace('_', '-')}")
     if args.temporal != "none" and sampler not in IMAGE_INPUT_SAMPLERS:
         raise TexnetsError(f"--temporal is for networks that stylise videos; a {loaded.model_type.replace('_', '-')} "
                            "makes images from noise")

@@ -67,9 +67,12 @@ def make_transfer_checkpoint(path: Path, **config) -> Path:
     return path
 
 
-def make_sr_checkpoint(path: Path, loss: str = "feature", held_aside: Sequence = (), **config) -> Path:
+def make_sr_checkpoint(path: Path, loss: str = "feature", held_aside: Sequence = (), postprocess: str = "none",
+                       **config) -> Path:
     """A checkpoint as SuperResolutionTask writes it, around a small random SuperResolutionNet (8 channels, one
-    residual block) whose BatchNorm statistics and affine parameters are not the identity."""
+    residual block) whose BatchNorm statistics and affine parameters are not the identity. ``postprocess``:
+    ``none`` (the raw network, which the pixel-exact tests compare with) or ``histogram_matching`` (the task's
+    default)."""
     torch.manual_seed(0)
     net = SuperResolutionNet(**{"channels": 8, "residual_blocks": 1, **config})
     generator = torch.Generator().manual_seed(1)
@@ -82,7 +85,7 @@ def make_sr_checkpoint(path: Path, loss: str = "feature", held_aside: Sequence =
                 module.bias.copy_(0.2 * torch.randn(module.bias.shape, generator=generator))
     state = {f"generator.{key}": value for key, value in net.state_dict().items()}
     training = {"task": "super_resolution", "factor": net.factor, "loss": loss,
-                "degradation": {"blur_sigma": 1.0, "downsampling": "bicubic"}, "size": 32,
+                "degradation": {"blur_sigma": 1.0, "downsampling": "bicubic"}, "postprocess": postprocess, "size": 32,
                 "val_images": [str(photo) for photo in held_aside]}
     torch.save({"state_dict": state, "global_step": 5,
                 "texnets": checkpoint_metadata("sr_net", net.config_dict(), training=training)}, path)

@@ -10,7 +10,7 @@ import torch
 import synthesize
 import train
 from helpers import call_main, call_main_out, one_error_line
-from texnets.checkpoints import load_generator, read_checkpoint
+from texnets.checkpoints import load_generator, matches_histograms, read_checkpoint
 from texnets.errors import TexnetsError
 from texnets.tiling import generate
 
@@ -126,3 +126,10 @@ def test_a_transfer_checkpoint_from_before_multi_style_resumes_training(shared_d
                                        checkpoint, "--trainer.max_steps", 3], capsys)
     assert code == 0, err
     assert json.loads((runs / "r" / "report.json").read_text())["final_step"] == 3
+
+
+def test_super_resolution_checkpoints_from_before_the_post_processing_was_recorded_match_histograms():
+    # Johnson et al. 2016 match every output's histograms; a checkpoint that records nothing follows the paper.
+    assert matches_histograms({"training": {"task": "super_resolution"}})
+    assert matches_histograms({"training": {"postprocess": "histogram_matching"}})
+    assert not matches_histograms({"training": {"postprocess": "none"}})

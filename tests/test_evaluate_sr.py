@@ -98,3 +98,25 @@ def test_held_aside_reads_the_photos_the_run_never_trained_on(small_photos, tmp_
     report = json.loads((tmp_path / "sr.json").read_text())
     assert [photo["name"] for photo in report["photos"]] == [small_photos[1].stem, small_photos[2].stem]
     assert re.search(r"\| perceptual net \|.*\| [0-2]/2 \|", (tmp_path / "sr.md").read_text())   # counted over both
+
+
+def test_networks_are_scored_as_their_checkpoint_post_processes_and_unmatched_on_request(tmp_path, capsys):
+    for run_folder in ("matched", "raw"):
+        (tmp_path / run_folder).mkdir()
+    checkpoint = make_sr_checkpoint(tmp_path / "matched" / "last.ckpt", postprocess="histogram_matching")
+    raw = make_sr_checkpoint(tmp_path / "raw" / "last.ckpt")
+    code, err = run(["sr", "--reference", "builtin:coffee", "--checkpoint", checkpoint, raw, "--size", 48,
+                     "--unmatched", RANDOM_LPIPS, "--output", tmp_path / "sr.json"], capsys)
+    assert code == 0, err
+    report = json.loads((tmp_path / "sr.json").read_text())
+    methods = {method["label"]: method for method in report["methods"]}
+    # The same weights: one checkpoint matches its histograms, the other records no post-processing.
+    assert list(methods) == ["bicubic", "perceptual net (matched)", "perceptual net (matched), unmatched",
+                             "perceptual net (raw)"]
+    assert methods["perceptual net (matched), unmatched"]["scores"] == methods["perceptual net (raw)"]["scores"]
+    assert methods["perceptual net (matched)"]["scores"] != methods["perceptual net (raw)"]["scores"]
+    assert "histogram-matched" in methods["perceptual net (matched)"]["note"]
+    matched = load_image(str(tmp_path / "sr_images" / "perceptual_net_(matched)" / "coffee.png"))
+    photo = load_photos(["builtin:coffee"], 4, 48, 1.0)[0]
+    for channel in range(3):   # the saved output carries the low-resolution input's distribution
+        assert abs(float(matched[0, channel].median() - photo.low_resolution[0, channel].median())) < 0.03

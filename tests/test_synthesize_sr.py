@@ -14,7 +14,7 @@ from PIL import Image
 import synthesize
 from helpers import call_main, gradient_frames, make_clip, make_sr_checkpoint, make_transfer_checkpoint, one_error_line
 from texnets.checkpoints import load_generator
-from texnets.export import TORCHSCRIPT_FILE
+from texnets.export import MANIFEST_FILE, TORCHSCRIPT_FILE
 from texnets.images import read_image, resize
 from texnets.video import probe_video
 
@@ -105,6 +105,35 @@ def test_export_and_onnxruntime_give_the_same_images(checkpoint, generator, smal
     assert np.abs(pixels(out) - expected_pixels(generator, source)).max() <= 1
 
 
+@pytest.fixture(scope="module")
+def matched_checkpoint(tmp_path_factory) -> Path:
+    return make_sr_checkpoint(tmp_path_factory.mktemp("sr_matched") / "last.ckpt", postprocess="histogram_matching")
+
+
+def test_histogram_matching_follows_the_checkpoint_and_can_be_turned_off(matched_checkpoint, generator, small_photos,
+                                                                         tmp_path, capsys):
+    source = save_photo(small_photos[1], tmp_path / "small.png", (28, 36))
+    matched, raw, tiled = tmp_path / "matched.png", tmp_path / "raw.png", tmp_path / "tiled.png"
+    assert run(["--checkpoint", matched_checkpoint, "--input", source, "--output", matched], capsys)[0] == 0
+    assert '"histogram_matching": true' in (tmp_path / "matched.json").read_text()
+    code, err = run(["--checkpoint", matched_checkpoint, "--input", source, "--output", raw, "--no-histogram-match"],
+                    capsys)
+    assert code == 0, err
+    assert '"histogram_matching": false' in (tmp_path / "raw.json").read_text()
+    assert np.abs(pixels(raw) - expected_pixels(generator, source)).max() <= 1   # the network alone
+    # Matched: each channel of the x4 output has the input's distribution, which the raw output lacks.
+    quantiles = np.array([0.1, 0.5, 0.9])
+    expected = np.quantile(pixels(source), quantiles, axis=(0, 1))
+    assert np.abs(np.quantile(pixels(matched), quantiles, axis=(0, 1)) - expected).max() <= 6
+    assert np.abs(np.quantile(pixels(raw), quantiles, axis=(0, 1)) - expected).max() > 20
+    # Matched once the tiles are assembled (a global mapping): the same image as one pass.
+    assert run(["--checkpoint", matched_checkpoint, "--input", source, "--output", tiled, "--block", 16], capsys)[0] == 0
+    assert np.abs(pixels(tiled) - pixels(matched)).max() <= 1
+    code, err = run(["--checkpoint", matched_checkpoint, "--export", tmp_path / "export"], capsys)
+    assert code == 0, err
+    assert "not in the exported graph" in (tmp_path / "export" / MANIFEST_FILE).read_text()
+
+
 @pytest.mark.parametrize("size, extra, message", [
     ((20, 20), ["--factor", "2"], "--factor 2: this network was trained for x4 only"),
     ((6, 20), [], "a 20x6 low-resolution input is too small: at least 8 pixels per side"),
@@ -124,5 +153,7 @@ def test_factor_on_another_family_and_no_input_are_one_line(checkpoint, tmp_path
     transfer = make_transfer_checkpoint(tmp_path / "transfer.ckpt")
     code, err = run(["--checkpoint", transfer, "--input", "x.png", "--factor", 4], capsys)
     assert code == 2 and "--factor is for super-resolution checkpoints" in one_error_line(err)
+    code, err = run(["--checkpoint", transfer, "--input", "x.png", "--no-histogram-match"], capsys)
+    assert code == 2 and "--no-histogram-match is for super-resolution checkpoints" in one_error_line(err)
     code, err = run(["--checkpoint", checkpoint], capsys)
     assert code == 2 and "enlarges photos x4: pass --input" in one_error_line(err)

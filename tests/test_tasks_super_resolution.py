@@ -77,7 +77,8 @@ def test_inputs_are_the_papers_degradation_made_on_the_fly():
     batch = fixed_batch(32)
     assert torch.equal(task.degrade(batch), low_resolution(batch, 2, 0.5))
     assert task.task_summary() == {"task": "super_resolution", "factor": 2, "loss": "feature",
-                                   "degradation": {"blur_sigma": 0.5, "downsampling": "bicubic"}}
+                                   "degradation": {"blur_sigma": 0.5, "downsampling": "bicubic"},
+                                   "postprocess": "histogram_matching"}
 
 
 @pytest.mark.parametrize("options, message", [
@@ -139,3 +140,18 @@ def test_batch_norm_statistics_are_recalibrated_on_the_last_training_inputs():
         activations = torch.cat([head[1](head[0](x - 0.5)) for x in inputs])
     assert torch.allclose(norm.running_mean, activations.mean((0, 2, 3)), atol=1e-5)
     assert norm.momentum == 0.1 and task.generator.training   # restored after the exact average
+
+
+@pytest.mark.parametrize("matching", [True, False])
+def test_validation_scores_what_synthesize_writes_and_the_checkpoint_records_it(matching, monkeypatch):
+    torch.manual_seed(0)
+    task = SuperResolutionTask(generator=SMALL, histogram_matching=matching)
+    logged = {}
+    monkeypatch.setattr(task, "log_validation_step", lambda logs, batch_size: logged.update(logs))
+    task.eval()
+    with torch.no_grad():
+        task.validation_step(fixed_batch(32), 1)
+    assert task.task_summary()["postprocess"] == ("histogram_matching" if matching else "none")
+    assert ("psnr_unmatched" in logged) == matching
+    if matching:   # the scored output is the matched one, not the network's own
+        assert abs(float(logged["psnr"]) - float(logged["psnr_unmatched"])) > 0.01

@@ -163,6 +163,12 @@ def known_styles(metadata: dict) -> list[str]:
     return list(styles) if len(styles) == count else [f"style {index}" for index in range(count)]
 
 
+def matches_histograms(metadata: dict) -> bool:
+    """Whether a super-resolution checkpoint's outputs are histogram-matched to their inputs (Johnson et al. 2016's
+    post-processing): ``training.postprocess``; checkpoints written before it was recorded follow the paper."""
+    return (metadata.get("training") or {}).get("postprocess", "histogram_matching") == "histogram_matching"
+
+
 __all__ = ["CHECKPOINT_FORMAT", "LoadedGenerator", "checked_metadata", "checkpoint_metadata",
-           "generator_state", "known_styles", "load_generator", "read_checkpoint", "style_name",
-           "save_atomically"]
+           "generator_state", "known_styles", "load_generator", "matches_histograms", "read_checkpoint",
+           "style_name", "save_atomically"]

@@ -1,10 +1,16 @@
-"""Colour preservation (Gatys et al. 2017, "Controlling Perceptual Factors in Neural Style Transfer"):
-stylise the luminance only and keep the content's chrominance. Colour spaces come from kornia
-(YCbCr, as in the paper's luminance-only transfer)."""
+"""Colour control.
+
+* Colour preservation (Gatys et al. 2017, "Controlling Perceptual Factors in Neural Style Transfer"): stylise the
+  luminance only and keep the content's chrominance. Colour spaces come from kornia (YCbCr, as in the paper's
+  luminance-only transfer).
+* Histogram matching (Johnson et al. 2016, section 4.2: super-resolution's post-processing): each channel of an
+  output takes the distribution of the same channel of its input. The quantile mapping is kornia's.
+"""
 from __future__ import annotations
 
 import kornia.color
 import torch
+from kornia.contrib import histogram_matching
 import torch.nn.functional as F
 
 
@@ -27,4 +33,17 @@ def keep_content_colors(stylised: torch.Tensor, content: torch.Tensor) -> torch.
     return kornia.color.ycbcr_to_rgb(torch.cat([y, chroma], 1)).clamp(0, 1)
 
 
-__all__ = ["keep_content_colors", "luminance", "match_luminance"]
+def match_histograms(images: torch.Tensor, references: torch.Tensor) -> torch.Tensor:
+    """Each image's channels mapped onto the histograms of its reference's channels (N, C, H, W each; the sizes
+    may differ: a super-resolution output against its low-resolution input). kornia matches one histogram per
+    call, so the loop over images and channels is here."""
+    if images.shape[:2] != references.shape[:2]:
+        raise ValueError(f"histogram matching pairs images with references: {tuple(images.shape[:2])} against "
+                         f"{tuple(references.shape[:2])}")
+    references = references.to(images.device, images.dtype)
+    return torch.stack([torch.stack([histogram_matching(image[channel], reference[channel])
+                                     for channel in range(image.shape[0])])
+                        for image, reference in zip(images, references)])
+
+
+__all__ = ["keep_content_colors", "luminance", "match_histograms", "match_luminance"]

@@ -7,7 +7,8 @@ Every method enlarges the same low-resolution input:
 
 * ``bicubic``: bicubic interpolation, the paper's baseline;
 * one row per super-resolution checkpoint, labelled by its training loss (``feature``: the perceptual network,
-  ``pixel``: the per-pixel baseline);
+  ``pixel``: the per-pixel baseline), post-processed as the checkpoint records (histogram matching of each channel
+  to the input's, the paper's section 4.2); ``--unmatched`` adds each network's raw output as a row of its own;
 * ``dip``: Deep Image Prior (Ulyanov et al. 2018), fitted to each input with ``configs/dip_super_resolution.yaml``'s
   settings and the degradation that made the inputs (blur + bicubic, not its default area downsampling).
 
@@ -31,8 +32,9 @@ import torch
 import torch.nn.functional as F
 import yaml
 
-from texnets.checkpoints import load_generator
+from texnets.checkpoints import load_generator, matches_histograms
 from texnets.cli import environment, markdown_table, pick_device, synchronize
+from texnets.color import match_histograms
 from texnets.degradation import BLUR_SIGMA, bicubic_upscale, crop_to_multiple, low_resolution
 from texnets.errors import TexnetsError
 from texnets.evaluation.distances import load_lpips
@@ -97,18 +99,21 @@ def run_bicubic(photos: list[Photo], factor: int) -> MethodResult:
 
 @torch.no_grad()
 def run_network(network: torch.nn.Module, label: str, photos: list[Photo], device: torch.device,
-                block: int | None) -> MethodResult:
-    """One checkpoint's network on every photo (tiled beyond ``block``), timed after a warm-up call."""
+                block: int | None, histogram_match: bool = False) -> MethodResult:
+    """One checkpoint's network on every photo (tiled beyond ``block``), timed after a warm-up call; with
+    ``histogram_match`` the whole output's channels are matched to the input's, inside the timing."""
     network = network.eval().to(device)
     stylize(network, photos[0].low_resolution, block, device=device)   # warm-up: allocations, oneDNN/cuDNN plans
     result = MethodResult(label)
     for photo in photos:
         synchronize(device)
         start = time.perf_counter()
-        output = stylize(network, photo.low_resolution, block, device=device)
+        output = stylize(network, photo.low_resolution, block, device=device).clamp(0, 1)
+        if histogram_match:
+            output = match_histograms(output, photo.low_resolution)
         synchronize(device)
         result.seconds.append(time.perf_counter() - start)
-        result.outputs.append(output.clamp(0, 1))
+        result.outputs.append(output)
     return result
 
 
@@ -242,6 +247,9 @@ def sr_parser() -> argparse.ArgumentParser:
                         help="super-resolution networks written by train.py (each labelled by its training loss)")
     parser.add_argument("--methods", nargs="+", choices=SR_METHODS, default=["bicubic"],
                         help="baselines beside the networks (default: bicubic; dip takes minutes per photo on a CPU)")
+    parser.add_argument("--unmatched", action="store_true",
+                        help="also score each network's raw output, without the histogram matching its checkpoint "
+                             "records (Johnson et al. 2016's post-processing)")
     parser.add_argument("--factor", type=int, help="the enlargement (default: the checkpoints'; 4 without any)")
     parser.add_argument("--blur-sigma", type=float,
                         help=f"blur of the degradation (default: the checkpoints' training value, else {BLUR_SIGMA})")
@@ -307,7 +315,13 @@ def run_sr(argv: list[str]) -> int:
     for path, item, label in zip(args.checkpoint, loaded, labels):
         if labels.count(label) > 1:
             label = f"{label} ({Path(path).resolve().parent.name})"
-        results.append(run_network(item.generator, label, photos, device, args.block))
+        matched = matches_histograms(item.metadata)
+        results.append(run_network(item.generator, label, photos, device, args.block, histogram_match=matched))
+        if matched:
+            results[-1].note = "each output channel histogram-matched to the input's (Johnson et al. 2016, 4.2)"
+            if args.unmatched:
+                results.append(run_network(item.generator, f"{label}, unmatched", photos, device, args.block))
+                results[-1].note = "the network's raw output, without its histogram matching"
     if "dip" in args.methods:
         results.append(run_deep_image_prior(photos, factor, sigma, args.dip_config, args.dip_steps, device))
     if "bicubic" not in args.methods and len(results) > 1:

@@ -13,8 +13,13 @@ Two objectives from one config, the paper's pair:
   data and schedule; ``pixel_tv_weight`` adds total variation in the pixel loss's units, 0 by default: a TV weight
   sized for relu2_2 features, about 1e7 times larger, would flatten every output).
 
+The paper's post-processing, histogram matching of each output channel onto the low-resolution input's
+(``histogram_matching``, on by default), is not part of the network: training never sees it, the checkpoint records
+it, and synthesize.py and evaluate.py sr apply it to the assembled output (``texnets.color.match_histograms``).
+
 Validation logs PSNR and SSIM (8-bit, as saved) and the relu2_2 distance of the held-aside photos whatever the
-objective, so the two runs' curves compare in TensorBoard.
+objective, so the two runs' curves compare in TensorBoard; with histogram matching on, PSNR and SSIM are those of the
+matched output (what synthesize.py writes), and ``psnr_unmatched`` is the network's own.
 """
 from __future__ import annotations
 
@@ -24,6 +29,7 @@ from collections.abc import Sequence
 import torch
 import torch.nn.functional as F
 
+from texnets.color import match_histograms
 from texnets.degradation import BLUR_SIGMA, bicubic_upscale, low_resolution
 from texnets.errors import TexnetsError
 from texnets.generators.sr_net import SuperResolutionNet, SuperResolutionNetConfig
@@ -50,6 +56,8 @@ class SuperResolutionTask(GeneratorTask):
         lr / lr_step / lr_gamma: Adam's learning rate and its optional step decay.
         bn_recalibration_batches: recompute the BatchNorm statistics over the last this many training batches
             before validation and checkpoints (0: the momentum-0.1 running averages, as the paper).
+        histogram_matching: post-process outputs by matching their histograms to the inputs' (the paper's
+            section 4.2); recorded in checkpoints for synthesize.py and evaluate.py sr.
         channels_last / compile: as for the other tasks (GPU speed-ups).
     """
 
@@ -58,7 +66,8 @@ class SuperResolutionTask(GeneratorTask):
                  pixel_weight: float = 1.0, tv_weight: float = 0.0, pixel_tv_weight: float = 0.0,
                  blur_sigma: float = BLUR_SIGMA,
                  encoder: dict | None = None, lr: float = 1e-3, lr_step: int = 0, lr_gamma: float = 0.5,
-                 bn_recalibration_batches: int = 0, channels_last: bool = False, compile: bool = False):
+                 bn_recalibration_batches: int = 0, histogram_matching: bool = True, channels_last: bool = False,
+                 compile: bool = False):
         super().__init__(channels_last=channels_last, bn_recalibration_batches=bn_recalibration_batches,
                          compile=compile)
         config, generator = self.generator_config(SuperResolutionNetConfig, generator)
@@ -73,6 +82,7 @@ class SuperResolutionTask(GeneratorTask):
         if bn_recalibration_batches < 0:
             raise TexnetsError(f"model.bn_recalibration_batches must be >= 0, not {bn_recalibration_batches}")
         self.loss_name, self.blur_sigma = loss, float(blur_sigma)
+        self.histogram_matching = bool(histogram_matching)
         # The last training inputs, which BatchNorm recalibration runs the current network on (no extra I/O).
         self._recent_inputs: deque[torch.Tensor] = deque(maxlen=max(1, bn_recalibration_batches))
         encoder_options = dict(encoder or {})
@@ -107,7 +117,8 @@ class SuperResolutionTask(GeneratorTask):
 
     def task_summary(self) -> dict:
         return {"task": "super_resolution", "factor": self.factor, "loss": self.loss_name,
-                "degradation": {"blur_sigma": self.blur_sigma, "downsampling": "bicubic"}}
+                "degradation": {"blur_sigma": self.blur_sigma, "downsampling": "bicubic"},
+                "postprocess": "histogram_matching" if self.histogram_matching else "none"}
 
     def calibration_inputs(self, batches: int) -> list[torch.Tensor]:
         return list(self._recent_inputs)[-batches:]
@@ -161,14 +172,18 @@ class SuperResolutionTask(GeneratorTask):
         inputs = self.degrade(high_resolution)
         restored = self.generator(inputs)
         _, logs = self.objective(high_resolution, restored)
-        psnr, ssim = psnr_ssim(quantize(restored), high_resolution)
+        output = restored.clamp(0, 1)
+        if self.histogram_matching:
+            logs["psnr_unmatched"] = psnr_ssim(quantize(output), high_resolution)[0].mean()
+            output = match_histograms(output, inputs)
+        psnr, ssim = psnr_ssim(quantize(output), high_resolution)
         bicubic = bicubic_upscale(inputs, self.factor)
         logs.update({"psnr": psnr.mean(), "ssim": ssim.mean(),
                      "psnr_bicubic": psnr_ssim(quantize(bicubic), high_resolution)[0].mean()})
         self.log_validation_step(logs, batch_size=high_resolution.shape[0])
         if batch_idx == 0:
-            # Rows of three: bicubic, the network, the original.
-            rows = torch.stack([bicubic, restored.clamp(0, 1), high_resolution], 1).flatten(0, 1)
+            # Rows of three: bicubic, the network (post-processed as synthesize.py writes it), the original.
+            rows = torch.stack([bicubic, output, high_resolution], 1).flatten(0, 1)
             self.log_image_grid("bicubic | network | original", rows, columns=3)
 
 
