@@ -104,6 +104,24 @@ def test_extending_needs_a_transfer_checkpoint_and_the_same_network(three_styles
     assert not [path for path in tmp_path.rglob("*.ckpt") if path.name != "sr.ckpt"]
 
 
+@pytest.mark.parametrize("batch", [4, 6, 3])
+def test_balanced_sampling_gives_every_style_its_share_of_each_batch(batch):
+    task = TransferTask(style=["builtin:brick", "builtin:grass", "builtin:gravel", "builtin:rough_wall"],
+                        generator={"width": 0.125, "residual_blocks": 1}, style_layers=["relu1_2"],
+                        content_layers=["relu1_2"])
+    assert task.hparams.style_sampling == "balanced"
+    torch.manual_seed(0)
+    counts = torch.stack([torch.bincount(task.draw_styles(batch), minlength=4) for _ in range(400)])
+    assert counts.min(1).values.ge(batch // 4).all() and counts.max(1).values.le(-(-batch // 4)).all()
+    if batch % 4:   # which styles get the extra images varies, so every style gets its share over a run
+        assert counts.sum(0).min() > 0.8 * counts.sum(0).max()
+    task.hparams.style_sampling = "random"   # magenta's: a batch of 4 often lacks a style
+    drawn = torch.stack([torch.bincount(task.draw_styles(4), minlength=4) for _ in range(400)])
+    assert (drawn == 0).any(1).float().mean() > 0.5
+    with pytest.raises(TexnetsError, match="model.style_sampling must be one of balanced, random"):
+        TransferTask(style=["builtin:brick", "builtin:grass"], style_sampling="cyclic")
+
+
 def test_a_styles_count_that_disagrees_with_the_images_is_one_line():
     with pytest.raises(TexnetsError, match="model.generator.styles is 3 but 2 style images are given"):
         TransferTask(style=["builtin:brick", "builtin:grass"], generator={"styles": 3})

@@ -39,6 +39,7 @@ from texnets.temporal import Perturbation
 from texnets.vgg import JOHNSON_CONTENT_LAYERS, JOHNSON_STYLE_LAYERS, VGGEncoder, check_layers
 
 TRAIN_SUFFIXES = (".jpg", ".jpeg", ".png", ".webp")
+STYLE_SAMPLINGS = ("balanced", "random")   # TransferTask's style_sampling
 
 
 # --------------------------------------------------------------------------------------------------
@@ -274,6 +275,11 @@ class TransferTask(GeneratorTask):
             follows the number of style images).
         extend: a checkpoint of a trained transfer network to add the ``style`` images to (the others stay as
             they are).
+        style_sampling: how a multi-style batch's images get their styles: ``balanced`` (every style as often as
+            the batch allows, ⌊B/N⌋ or ⌈B/N⌉ times, shuffled) or ``random`` (each image its own random draw, as
+            magenta's reference). At batch 4 with 4 styles a random draw leaves a given style out of a third of
+            the steps ((3/4)^4); balanced batches train every style's row and judge the shared weights on every
+            style at every step.
         loss: the style loss: ``gram`` (Johnson et al.), ``meanvar``, ``moments``, ``mmd`` or ``sw``.
         loss_options: extra options of that loss (e.g. ``{normalize: chw}`` for Gram).
         style_layers / content_layers: VGG layers of the two terms.
@@ -294,7 +300,7 @@ class TransferTask(GeneratorTask):
 
     def __init__(self, style: str | list[str] | None = None, style_size: int = 256,
                  generator: TransformerNetConfig | None = None, extend: str | None = None,
-                 loss: str = "gram", loss_options: dict | None = None,
+                 style_sampling: str = "balanced", loss: str = "gram", loss_options: dict | None = None,
                  style_layers: Sequence[str] = JOHNSON_STYLE_LAYERS, content_layers: Sequence[str] = JOHNSON_CONTENT_LAYERS,
                  style_layer_weights: list[float] | str | None = None,
                  style_weight: float = 5.0, content_weight: float = 1.0, tv_weight: float = 0.0,
@@ -317,6 +323,8 @@ class TransferTask(GeneratorTask):
         self.save_hyperparameters()
         if lr <= 0 or lr_step < 0 or not 0 < lr_gamma <= 1 or min(style_weight, content_weight, tv_weight) < 0:
             raise TexnetsError("need lr > 0, lr_step >= 0, 0 < lr_gamma <= 1 and non-negative loss weights")
+        if style_sampling not in STYLE_SAMPLINGS:
+            raise TexnetsError(f"model.style_sampling must be one of {', '.join(STYLE_SAMPLINGS)}, not {style_sampling!r}")
         self.new_styles = new_styles
         encoder_options = dict(encoder or {})
         arch = encoder_options.get("arch", "vgg19")
@@ -384,8 +392,13 @@ class TransferTask(GeneratorTask):
         return self.generator.styles > 1
 
     def draw_styles(self, batch: int) -> torch.Tensor:
-        """A random trained style per image: indices into the network's styles (the new ones when extending)."""
-        return torch.randint(len(self.base_styles), self.generator.styles, (batch,))
+        """A trained style per image (``style_sampling``): indices into the network's styles (the new ones when
+        extending)."""
+        first, count = len(self.base_styles), self.generator.styles - len(self.base_styles)
+        if self.hparams.style_sampling == "random":
+            return first + torch.randint(count, (batch,))
+        # batch = q*count + r: styles k..k+r-1 (mod count, k random) get q+1 images, the others q; shuffled.
+        return first + (torch.randperm(batch) + torch.randint(count, ())) % count
 
     # -- wiring --------------------------------------------------------------------------------------
     @property
