@@ -2,13 +2,13 @@
 """One network for four styles against four single-style networks (Dumoulin et al. 2017; issue 17), written to
 BENCHMARKS.md, and the README's mixing strip.
 
-    OMP_NUM_THREADS=2 python -m bench.bench_multistyle [--steps 500] [--reuse]
+    OMP_NUM_THREADS=2 python -m bench.bench_multistyle [--steps 1000] [--reuse]
 
 Trains, with configs/multistyle_dumoulin2017.yaml + multistyle_cpu.yaml and train.py as a user runs it, one network
 per painting for --steps steps each, and one network on the four paintings twice: for the same --steps (so it sees
 each style about a quarter as often as that style's own network) and for four times --steps (the four single-style
 networks' total: each style then gets as many training images as its own network), into bench/out/multistyle/
-(--reuse keeps finished runs). Then, on
+(--reuse keeps finished runs and resumes shorter ones). Then, on
 the photos every CPU config holds aside (256² centre crops), each style's Gram loss (the training loss: relu1_2 to
 relu4_3, Gram / CHW, against the painting at the config's style size) and content loss (relu3_3) for both.
 Target: every style of the multi-style network within 1.5x of its single-style network's style loss.
@@ -41,17 +41,24 @@ STYLE_LAYERS = ["relu1_2", "relu2_2", "relu3_3", "relu4_3"]   # multistyle_dumou
 CONTENT_LAYERS = ["relu3_3"]
 
 
+def trained_steps(checkpoint: Path) -> int:
+    return int(torch.load(checkpoint, map_location="cpu", weights_only=True)["global_step"]) if checkpoint.is_file() else 0
+
+
 def train(name: str, styles: list[str], steps: int, reuse: bool) -> Path:
-    run = OUT / name
-    if reuse and (run / f"step={steps}.ckpt").is_file():
-        return run / "last.ckpt"
+    """Train run ``name`` for ``steps``; with ``reuse``, keep a run that has them, and resume one that has fewer (the
+    learning rate is constant, so that is the same training as one run, but for the crop order restarting)."""
+    last = OUT / name / "last.ckpt"
+    done = trained_steps(last) if reuse else 0
+    if done == steps:
+        return last
     listed = "[" + ", ".join(str(SHARED / "styles" / style) for style in styles) + "]"
+    start = ["--ckpt_path", str(last)] if 0 < done < steps else ["--overwrite", "true"]
     run_front_door(["train.py", "--config", "configs/multistyle_dumoulin2017.yaml", "--config",
                     "configs/multistyle_cpu.yaml", "--model.style", listed, "--data.folder", str(SHARED / "content"),
                     "--trainer.max_steps", str(steps), "--checkpoint_every", str(steps),
-                    "--trainer.enable_progress_bar", "false", "--output_dir", str(OUT), "--run_name", name,
-                    "--overwrite", "true"])
-    return run / "last.ckpt"
+                    "--trainer.enable_progress_bar", "false", "--output_dir", str(OUT), "--run_name", name, *start])
+    return last
 
 
 def centre_crop(spec: str, size: int) -> torch.Tensor:
@@ -90,10 +97,11 @@ def mixing_strip(checkpoint: Path, styles: tuple[int, int] = (0, 1), steps: int 
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--steps", type=int, default=500,
+    parser.add_argument("--steps", type=int, default=1000,
                         help="training steps of each single-style network (the four-style one: this and 4x this)")
     parser.add_argument("--size", type=int, default=256, help="side of the held-aside photos' centre crops")
-    parser.add_argument("--reuse", action="store_true", help="keep runs already trained for --steps")
+    parser.add_argument("--reuse", action="store_true",
+                        help="keep runs already trained for --steps; resume shorter ones from their last checkpoint")
     parser.add_argument("--note", help="a closing paragraph for the section")
     args = parser.parse_args(argv)
     OUT.mkdir(parents=True, exist_ok=True)
@@ -126,9 +134,10 @@ def main(argv=None) -> int:
         f"Six runs of `configs/multistyle_dumoulin2017.yaml` + `configs/multistyle_cpu.yaml` (width 0.5, 128² crops, "
         f"batch 4, style images at {style_size} px): one network per painting, {args.steps} steps each "
         f"({4 * args.steps} in all), and one network for the four paintings, trained for the four networks' total of "
-        f"{4 * args.steps} steps and, apart, for only {args.steps}. Each image of a batch draws a style, so at "
-        f"{4 * args.steps} steps each style is trained on as many images as its own network, and at {args.steps} on "
-        f"about a quarter as many. Losses on the {len(PHOTOS)} held-aside photos ({', '.join(PHOTOS)}), "
+        f"{4 * args.steps} steps and, apart, for only {args.steps}. Every batch of 4 holds each style once "
+        f"(`style_sampling: balanced`), so at {4 * args.steps} steps each style is trained on as many images as its "
+        f"own network, and at {args.steps} on a quarter as many. Losses on the {len(PHOTOS)} held-aside photos "
+        f"({', '.join(PHOTOS)}), "
         f"{args.size}² centre crops: the style loss is the training loss (Gram / CHW, relu1_2–relu4_3, summed over "
         f"layers), the content loss relu3_3's mean squared difference; ratio = the four-style network's style loss "
         f"over the single-style network's.",

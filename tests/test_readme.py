@@ -217,7 +217,7 @@ COMMANDS: dict[str, Run] = {
                                                 creates=("outputs/photo_half_half.jpg",)),
     "python train.py --config configs/multistyle_dumoulin2017.yaml --config configs/multistyle_cpu.yaml "
     '--model.extend checkpoints/multistyle_cpu/last.ckpt --model.style "[../shared/data/styles/water_lilies.jpg]" '
-    "--data.folder ../shared/data/content --trainer.max_steps 500 --run_name multistyle_plus": Run(
+    "--data.folder ../shared/data/content --trainer.max_steps 1000 --run_name multistyle_plus": Run(
         extra=MULTISTYLE_TINY, needs={MULTISTYLE: "multistyle_run"}, creates=("checkpoints/multistyle_plus/last.ckpt",)),
     # Super-resolution
     "python train.py --config configs/sr_johnson2016.yaml --data.folder /data/coco/train2014": Run(
