@@ -1,6 +1,8 @@
 #!/usr/bin/env python
-"""texnets studio: a local web app to stylise photos and webcam video, sample textures and solid slices, and watch
-a Gatys optimisation converge.
+"""texnets studio: a local web app over the trained networks and the Gatys optimisations.
+
+Stylise photos and webcam video, enlarge photos, sample textures and solid slices, and watch a Gatys optimisation
+converge.
 
     pip install ".[studio]"
     python app.py                                     # http://127.0.0.1:7860, the runs under checkpoints/
@@ -9,7 +11,8 @@ a Gatys optimisation converge.
 
 It offers each run folder under --checkpoints (its last.ckpt) by run name and model type, reads them with
 ``torch.load(weights_only=True)``, and never opens a path typed into the page. Its functions are also an API
-(``/stylize``, ``/sample_texture``, ``/sample_solid``, ``/optimize``) for ``gradio_client`` scripts.
+(``/stylize``, ``/super_resolve``, ``/sample_texture``, ``/sample_solid``, ``/optimize``) for ``gradio_client``
+scripts.
 """
 from __future__ import annotations
 

@@ -56,7 +56,9 @@ def rest_stylize(http, base: str, run: str, photo_file: Path) -> bytes:
     with open(photo_file, "rb") as handle:
         uploaded = http.post(f"{base}/upload", files={"files": (photo_file.name, handle, "image/png")}).json()[0]
     photo = {"path": uploaded, "orig_name": photo_file.name, "meta": {"_type": "gradio.FileData"}}
-    event = http.post(f"{base}/call/stylize", json={"data": [run, photo, None, 1.0, False, 0]}).json()["event_id"]
+    # Over plain HTTP every input is sent: the last three are a multi-style network's style, second style and blend.
+    data = [run, photo, None, 1.0, False, 0, 0, 0, 0.0]
+    event = http.post(f"{base}/call/stylize", json={"data": data}).json()["event_id"]
     with http.stream("GET", f"{base}/call/stylize/{event}") as stream:
         text = "".join(stream.iter_text())
     if "event: complete" not in text:

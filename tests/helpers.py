@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import contextlib
+import functools
 import json
 import os
 import socket
@@ -17,6 +18,7 @@ from torch import nn
 
 from texnets.checkpoints import checkpoint_metadata
 from texnets.generators import SolidTextureNet, SuperResolutionNet, TextureNet, TransformerNet
+from texnets.generators.transformer_net import ConditionalInstanceNorm2d
 from texnets.images import read_image, resize
 from texnets.tasks.base import recalibrate_batch_norm
 from texnets.tasks.solid import slab_batch
@@ -48,22 +50,27 @@ def pixels(path: Path) -> np.ndarray:
     return np.asarray(Image.open(path).convert("RGB")).astype(np.int16)
 
 
+MULTISTYLE_NAMES = ("starry_night.jpg", "udnie.jpg", "composition_vii.jpg", "shipwreck_minotaur.jpg")
+
+
 def make_transfer_checkpoint(path: Path, **config) -> Path:
     """A checkpoint as TransferTask writes it, around a random quarter-width TransformerNet whose
     InstanceNorm affine parameters are not the identity (so the output is not a plain function of the
-    input's local contrast)."""
+    input's local contrast). With ``styles=N`` (up to 4) every style's row differs and the training styles are
+    named from MULTISTYLE_NAMES."""
     torch.manual_seed(0)
     net = TransformerNet(**{"width": 0.25, **config})
     generator = torch.Generator().manual_seed(1)
     with torch.no_grad():
         for module in net.modules():
-            if isinstance(module, torch.nn.InstanceNorm2d):
+            if isinstance(module, (torch.nn.InstanceNorm2d, ConditionalInstanceNorm2d)):
                 module.weight.copy_(1 + 0.3 * torch.randn(module.weight.shape, generator=generator))
                 module.bias.copy_(0.2 * torch.randn(module.bias.shape, generator=generator))
     state = {f"generator.{key}": value for key, value in net.state_dict().items()}
+    training = {"style": "starry_night.jpg", "size": 32} if net.styles == 1 else \
+        {"styles": [f"styles/{name}" for name in MULTISTYLE_NAMES[:net.styles]], "size": 32}
     torch.save({"state_dict": state, "global_step": 5,
-                "texnets": checkpoint_metadata("transformer_net", net.config_dict(),
-                                               training={"style": "starry_night.jpg", "size": 32})}, path)
+                "texnets": checkpoint_metadata("transformer_net", net.config_dict(), training=training)}, path)
     return path
 
 
@@ -276,8 +283,11 @@ def make_solid_checkpoint(path: Path) -> Path:
 
 def make_studio_runs(root: Path) -> Path:
     """A checkpoints folder as train.py leaves it, one tiny random run per studio model type, plus one corrupt run:
-    starry (Johnson), adain (AdaIN), pebbles (texture network), marble (solid texture), broken (truncated)."""
-    makers = {"starry": make_transfer_checkpoint, "adain": make_arbitrary_checkpoint,
+    starry (Johnson), mosaic (Johnson, 3 styles), adain (AdaIN), enlarge (x4 super-resolution, histogram-matched),
+    pebbles (texture network), marble (solid texture), broken (truncated)."""
+    makers = {"starry": make_transfer_checkpoint, "mosaic": functools.partial(make_transfer_checkpoint, styles=3),
+              "adain": make_arbitrary_checkpoint,
+              "enlarge": functools.partial(make_sr_checkpoint, postprocess="histogram_matching"),
               "pebbles": make_texture_checkpoint, "marble": make_solid_checkpoint}
     for name, make in makers.items():
         (root / name).mkdir(parents=True, exist_ok=True)

@@ -505,12 +505,15 @@ def test_readme_python_snippets_run(tmp_path):
 @contextlib.contextmanager
 def studio_for(block: str, tmp_path: Path):
     """For a snippet that calls the studio's API: the app at the address the README gives (port 7860), serving tiny
-    runs that include the README's ``quickstart``; nothing for other snippets."""
+    runs that include the README's ``quickstart`` and ``sr_cpu``, and the ``small.png`` it uploads (in the snippet's
+    working folder, ``tmp_path``); nothing for other snippets."""
     if "gradio_client" not in block:
         yield
         return
     root = make_studio_runs(tmp_path / "studio_runs")
     shutil.copytree(root / "pebbles", root / "quickstart")
+    shutil.copytree(root / "enlarge", root / "sr_cpu")
+    save_image(load_image("builtin:astronaut", 32), tmp_path / "small.png")
     with socket.socket() as probe:
         if probe.connect_ex(("127.0.0.1", 7860)) == 0:
             pytest.skip("port 7860, which the README's API snippet calls, is taken here")

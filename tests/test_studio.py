@@ -16,13 +16,13 @@ import torch
 from PIL import Image
 
 import app as app_front_door
-from helpers import call_main, make_studio_runs, one_error_line, served_studio
+from helpers import MULTISTYLE_NAMES, call_main, make_studio_runs, one_error_line, served_studio
 from texnets.errors import TexnetsError
 from texnets.generators import GENERATORS
-from texnets.images import load_image, save_image
+from texnets.images import load_image, save_image, to_uint8
 from texnets.studio import functions as studio
 from texnets.studio.catalog import Catalog
-from texnets.studio.kinds import MODEL_KINDS, STYLIZE, model_types
+from texnets.studio.kinds import MODEL_KINDS, STYLE_MIX, STYLIZE, SUPER_RESOLVE, model_types, run_controls
 
 gr = pytest.importorskip("gradio", reason="the studio tests need the [studio] extra (gradio)")
 
@@ -79,10 +79,20 @@ def test_a_large_style_image_is_brought_to_the_default_style_size(catalog):
 
 def test_catalog_lists_runs_by_name_and_type_and_reports_the_corrupt_one(catalog):
     assert {name: run.model_type for name, run in catalog.runs.items() if run.usable} == {
-        "starry": "transformer_net", "adain": "adain_net", "pebbles": "texture_net", "marble": "solid_texture_net"}
+        "starry": "transformer_net", "mosaic": "transformer_net", "adain": "adain_net", "enlarge": "sr_net",
+        "pebbles": "texture_net", "marble": "solid_texture_net"}
     [problem] = catalog.problems()
     assert problem.startswith("broken: ") and "corrupt or truncated" in problem
-    assert sorted(catalog.names(model_types(STYLIZE))) == ["adain", "starry"]
+    assert sorted(catalog.names(model_types(STYLIZE))) == ["adain", "mosaic", "starry"]
+    assert catalog.names(model_types(SUPER_RESOLVE)) == ["enlarge"]
+
+
+def test_catalog_knows_each_runs_styles_and_factor_and_the_page_shows_the_controls_that_apply(catalog):
+    assert catalog.runs["mosaic"].styles == MULTISTYLE_NAMES[:3] and catalog.runs["starry"].styles == ("starry_night.jpg",)
+    assert catalog.runs["enlarge"].factor == 4 and catalog.runs["starry"].factor is None
+    assert STYLE_MIX in run_controls(catalog.usable("mosaic"))
+    assert STYLE_MIX not in run_controls(catalog.usable("starry"))      # one style: nothing to choose
+    assert run_controls(catalog.usable("broken")) == run_controls(None) == frozenset()
 
 
 @pytest.mark.parametrize("name", ["../starry", "/etc/passwd", "starry/last.ckpt", "broken", None])
@@ -195,6 +205,69 @@ def test_stylize_downscales_to_max_size_and_an_arbitrary_style_network_needs_a_s
     none = studio.stylize(catalog, workspace, "adain", photo, style, alpha=0.0, style_name="ihc.png")
     assert json.loads(full.files[-1].read_text())["alpha"] == 1.0
     assert not np.array_equal(np.asarray(Image.open(full.image)), np.asarray(Image.open(none.image)))
+
+
+def test_a_multi_style_network_runs_the_chosen_style_or_blend_and_reports_it(catalog, workspace, photo):
+    network = catalog.load("mosaic", MODEL_KINDS).generator
+    pixels = {}
+    for key, choice in {"first": {}, "third": {"style_index": 2}, "half": {"blend_with": 2, "blend": 0.5},
+                        "third_by_blend": {"blend_with": 2, "blend": 1.0}}.items():
+        result = studio.stylize(catalog, workspace, "mosaic", photo, **choice)
+        pixels[key] = np.asarray(Image.open(result.image))
+        report = json.loads(result.files[-1].read_text())
+        assert [style["name"] for style in report["styles"]] == list(MULTISTYLE_NAMES[:3])
+        if key == "half":
+            assert report["style_mix"] == [{"index": 0, "name": "starry_night.jpg", "weight": 0.5},
+                                           {"index": 2, "name": "composition_vii.jpg", "weight": 0.5}]
+            assert "50% starry_night.jpg + 50% composition_vii.jpg" in result.summary
+    # What synthesize.py --style-index 2 computes, to the 8-bit PNG's rounding.
+    with torch.no_grad():
+        expected = to_uint8(network.with_style(2)(photo).clamp(0, 1)).permute(1, 2, 0).numpy()
+    assert np.abs(pixels["third"].astype(int) - expected).max() <= 1
+    assert np.array_equal(pixels["third"], pixels["third_by_blend"])
+    assert not np.array_equal(pixels["first"], pixels["third"])
+    assert not np.array_equal(pixels["half"], pixels["first"]) and not np.array_equal(pixels["half"], pixels["third"])
+    assert network.styles == 3 and network.training is False         # the shared network is left as it was
+
+
+def test_style_choices_are_checked_and_ignored_by_single_style_networks(catalog, workspace, photo):
+    with pytest.raises(TexnetsError, match="style index 3 is out of range: this network knows 3 styles"):
+        studio.stylize(catalog, workspace, "mosaic", photo, style_index=3)
+    with pytest.raises(TexnetsError, match="style index 5 is out of range"):
+        studio.stylize(catalog, workspace, "mosaic", photo, blend_with=5, blend=0.5)
+    with pytest.raises(TexnetsError, match="the blend is between 0"):
+        studio.stylize(catalog, workspace, "mosaic", photo, blend_with=1, blend=1.5)
+    # A hidden control's leftover value (the page last showed a multi-style run) does not reach a plain network.
+    plain = studio.stylize(catalog, workspace, "starry", photo, style_index=2, blend_with=1, blend=0.5)
+    assert "style_mix" not in json.loads(plain.files[-1].read_text())
+    assert studio.style_weights(3, 1, 0, 0.25).tolist() == [0.25, 0.75, 0.0]
+
+
+def test_super_resolve_makes_exactly_factor_times_the_size_with_the_bicubic_baseline(catalog, workspace, photo):
+    result = studio.super_resolve(catalog, workspace, "enlarge", photo, image_name="astronaut.png")
+    assert Image.open(result.image).size == Image.open(result.baseline).size == (4 * 64, 4 * 48)
+    report = json.loads(result.files[-1].read_text())
+    assert report["endpoint"] == "/super_resolve" and report["factor"] == 4 and report["histogram_matching"]
+    assert report["input_size"] == [64, 48] and report["size"] == [256, 192]
+    assert report["outputs"] == ["x4.png", "bicubic_x4.png"] and result.baseline in result.files
+    raw = studio.super_resolve(catalog, workspace, "enlarge", photo, histogram_match=False)
+    assert not json.loads(raw.files[-1].read_text())["histogram_matching"] and "not histogram-matched" in raw.summary
+    loaded = catalog.load("enlarge", MODEL_KINDS)
+    with torch.no_grad():
+        expected = to_uint8(loaded.generator(photo).clamp(0, 1)).permute(1, 2, 0).numpy()
+    assert np.abs(np.asarray(Image.open(raw.image)).astype(int) - expected).max() <= 1   # the raw network
+    assert not np.array_equal(np.asarray(Image.open(raw.image)), np.asarray(Image.open(result.image)))
+
+
+def test_super_resolve_refuses_a_tiny_input_an_oversized_output_and_another_tab_s_run(catalog, workspace, photo):
+    with pytest.raises(TexnetsError, match="too small: at least 8 pixels"):
+        studio.super_resolve(catalog, workspace, "enlarge", torch.rand(1, 3, 6, 20))
+    with pytest.raises(TexnetsError, match=r"x4 of a 64x48 image is 256x192 \(0.0492 megapixels\); this studio makes up "
+                                           r"to 0.01 megapixels"):
+        studio.super_resolve(catalog, workspace, "enlarge", photo, max_megapixels=0.01)
+    with pytest.raises(TexnetsError, match="does not run"):
+        studio.super_resolve(catalog, workspace, "starry", photo)
+    assert not list(workspace.root.iterdir())                        # nothing half-written
 
 
 def test_sample_texture_rounds_the_size_and_tiles_a_copy_of_the_shared_network(catalog, workspace):
@@ -310,11 +383,32 @@ def photo_file(tmp_path_factory, photo) -> Path:
     return save_image(photo, tmp_path_factory.mktemp("uploads") / "astronaut.png")
 
 
-def test_the_api_names_its_four_endpoints(client):
+def test_the_api_names_its_five_endpoints(client):
     from texnets.studio.ui import PUBLIC_ENDPOINTS
     named = client.view_api(return_format="dict", print_info=False)["named_endpoints"]
-    assert set(named) == {f"/{name}" for name in PUBLIC_ENDPOINTS} == {"/stylize", "/sample_texture", "/sample_solid",
-                                                                       "/optimize"}
+    assert set(named) == {f"/{name}" for name in PUBLIC_ENDPOINTS} == {
+        "/stylize", "/super_resolve", "/sample_texture", "/sample_solid", "/optimize"}
+
+
+def test_a_style_blend_through_the_api_and_a_style_that_is_not_an_index(client, photo_file):
+    from gradio_client import handle_file
+    image, summary, files = client.predict("mosaic", handle_file(photo_file), None, 1.0, False, 1024, 1, 2, 0.25,
+                                           api_name="/stylize")
+    report = json.loads(next(Path(path) for path in files if path.endswith(".json")).read_text())
+    assert [(part["index"], part["weight"]) for part in report["style_mix"]] == [(1, 0.75), (2, 0.25)]
+    assert Image.open(image).size == (64, 48) and "75% udnie.jpg + 25% composition_vii.jpg" in summary
+    with pytest.raises(Exception, match="a style is chosen by its index"):
+        client.predict("mosaic", handle_file(photo_file), None, 1.0, False, 1024, "udnie", 0, 0,
+                       api_name="/stylize")
+
+
+def test_super_resolve_through_the_api_gives_the_baseline_and_the_network_side_by_side(client, photo_file):
+    from gradio_client import handle_file
+    pair, summary, files = client.predict("enlarge", handle_file(photo_file), True, api_name="/super_resolve")
+    bicubic, enlarged = pair
+    assert Image.open(bicubic).size == Image.open(enlarged).size == (256, 192)
+    assert "64x48 -> 256x192" in summary
+    assert {Path(path).name for path in files} == {"x4.png", "bicubic_x4.png", "report.json"}
 
 
 def test_sample_texture_through_the_api_gives_the_requested_size(client):
@@ -339,7 +433,8 @@ def test_the_api_reads_no_file_but_uploads(server, tmp_path):
     import httpx
     secret = tmp_path / "secret.png"
     save_image(load_image("builtin:coffee", 32), secret)
-    payload = {"data": ["starry", {"path": str(secret), "meta": {"_type": "gradio.FileData"}}, None, 1.0, False, 0]}
+    payload = {"data": ["starry", {"path": str(secret), "meta": {"_type": "gradio.FileData"}}, None, 1.0, False, 0,
+                        0, 0, 0]}
     with httpx.Client(timeout=60) as http:
         event = http.post(f"{server}gradio_api/call/stylize", json=payload).json()["event_id"]
         answer = http.get(f"{server}gradio_api/call/stylize/{event}").text

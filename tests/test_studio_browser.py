@@ -66,6 +66,7 @@ def uploads(tmp_path_factory) -> dict[str, Path]:
     folder = tmp_path_factory.mktemp("uploads")
     files = {"astronaut": save_image(load_image("builtin:astronaut", PHOTO), folder / "astronaut.png"),
              "chelsea": save_image(load_image("builtin:chelsea", (64, 48)), folder / "chelsea.png")}
+    files["tiny"] = save_image(load_image("builtin:coffee", (6, 6)), folder / "tiny.png")
     files["notes"] = folder / "notes.png"
     files["notes"].write_text("these are notes, not pixels")
     return files
@@ -134,6 +135,50 @@ def test_the_controls_follow_the_chosen_networks_type(page):
     page.locator("#stylize-run input").click()
     page.get_by_role("option", name=johnson[0]).click()
     style.wait_for(state="hidden")
+
+
+def test_a_multi_style_network_offers_its_styles_by_name_and_blends_two(page, tmp_path):
+    """A Johnson network with several styles (Dumoulin et al.) shows its styles by file name and a blend slider;
+    a single-style one does not."""
+    page.locator("#stylize-run input").click()
+    labels = [text.split("\n")[-1] for text in page.get_by_role("option").all_inner_texts()]
+    several = [label for label in labels if "styles (Dumoulin" in label]
+    single = [label for label in labels if "Johnson" in label and "styles (Dumoulin" not in label]
+    if not (several and single):
+        pytest.skip("these runs lack a multi-style or a single-style Johnson network")
+    page.get_by_role("option", name=several[0]).click()
+    style = page.locator("#stylize-style-index")
+    style.wait_for(state="visible")
+    style.locator("input").click()
+    names = [text.split("\n")[-1] for text in style.get_by_role("option").all_inner_texts()]
+    assert len(names) >= 2 and all(name.endswith((".jpg", ".png")) for name in names)
+    style.get_by_role("option", name=names[-1]).click()           # the last style, blended with the second
+    blend = page.locator("#stylize-blend input[type=number]")
+    blend.fill("0.5")
+    blend.press("Enter")
+    page.click("#stylize-button")
+    mix = "50% " + " + 50% ".join([names[1], names[-1]] if len(names) > 2 else [names[0], names[1]])
+    page.locator("#stylize-summary").get_by_text(mix).wait_for()
+    output_size(page, "stylize-output")
+    screenshot(page, "styles", tmp_path)
+    page.locator("#stylize-run input").click()
+    page.get_by_role("option", name=single[0]).click()
+    style.wait_for(state="hidden")
+
+
+def test_super_resolve_enlarges_the_photo_beside_bicubic_and_refuses_a_tiny_one(page, uploads, tmp_path):
+    page.get_by_role("tab", name="Super-resolve").click()
+    if page.locator("#sr-run input").input_value() == "":
+        pytest.skip("these runs have no super-resolution network")
+    page.click("#sr-button")                   # the built-in small photo, 128 px per side
+    page.locator("#sr-summary").get_by_text(re.compile(r"128x128 -> \d+x\d+")).wait_for()
+    width, height = output_size(page, "sr-output")
+    assert width == height and width in (256, 512, 1024)          # x2, x4 or x8, exactly
+    screenshot(page, "super_resolve", tmp_path)
+    page.locator("#sr-input input[type=file]").set_input_files(uploads["tiny"])
+    page.click("#sr-button")
+    page.get_by_text("low-resolution input is too small").first.wait_for()
+    assert page.get_by_text("Traceback").count() == 0
 
 
 def test_texture_and_solid_slices(page, tmp_path):

@@ -140,16 +140,31 @@ def choose_style(loaded: LoadedGenerator, index: int | None = None, mix: list[st
     """A transfer network ready to run, and what a report says of its style: a multi-style network (Dumoulin et al.
     2017) with style ``index`` or the ``mix`` pairs (default: style 0) baked into a plain TransformerNet, which
     tiles, compiles and exports like any; a single-style network as it is."""
-    network, styles = loaded.generator, known_styles(loaded.metadata)
     if index is not None and mix:
         raise TexnetsError("--style-index and --mix both choose the style: pass one of them")
-    weights = parse_mix(mix, network.styles) if mix else check_style_weights(index or 0, network.styles)
+    styles = loaded.generator.styles
+    return bake_style(loaded, parse_mix(mix, styles) if mix else check_style_weights(index or 0, styles))
+
+
+def bake_style(loaded: LoadedGenerator, weights: torch.Tensor | int) -> tuple[torch.nn.Module, dict]:
+    """``choose_style`` for weights already made (an index or a convex combination, checked here): the network and
+    ``style_report``."""
+    network = loaded.generator
+    weights = check_style_weights(weights, network.styles)
     if network.styles > 1:
         network = network.with_style(weights)
+    return network, style_report(loaded, weights)
+
+
+def style_report(loaded: LoadedGenerator, weights: torch.Tensor | int) -> dict:
+    """What a report says of a transfer network's style: ``styles`` (every style the checkpoint knows, by file name
+    and source) and ``style_mix`` (the chosen ones, with their weights)."""
+    styles = known_styles(loaded.metadata)
+    weights = check_style_weights(weights, loaded.generator.styles)
     chosen = [{"index": i, "name": style_name(styles[i]), "weight": round(float(w), 6)}
               for i, w in enumerate(weights.tolist()) if w > 0]
     listed = [{"index": i, "name": style_name(spec), "source": spec} for i, spec in enumerate(styles)]
-    return network, {"styles": listed, "style_mix": chosen}
+    return {"styles": listed, "style_mix": chosen}
 
 
 def output_suffix(path: Path) -> str:
@@ -220,5 +235,5 @@ def stylize_video(stylizer: Stylizer, source: str | Path, output: str | Path, ba
     return report
 
 
-__all__ = ["PRECISIONS", "Stylizer", "choose_style", "output_suffix", "parse_mix", "stylize_folder", "stylize_image",
-           "stylize_video"]
+__all__ = ["PRECISIONS", "Stylizer", "bake_style", "choose_style", "output_suffix", "parse_mix", "style_report",
+           "stylize_folder", "stylize_image", "stylize_video"]

@@ -3,8 +3,8 @@
 * ``catalog``   -- the run folders under ``--checkpoints``, what each holds, and their loaded generators;
 * ``kinds``     -- the table of model types the studio offers: which tab, which controls, how it runs;
 * ``functions`` -- what each tab does, as plain functions on files and numbers (no Gradio): tested directly;
-* ``ui``        -- the Gradio page and its API names (``/stylize``, ``/sample_texture``, ``/sample_solid``,
-  ``/optimize``), which only call ``functions``.
+* ``ui``        -- the Gradio page and its API names (``/stylize``, ``/super_resolve``, ``/sample_texture``,
+  ``/sample_solid``, ``/optimize``), which only call ``functions``.
 
 ``app.py`` is the front door. Gradio is the ``[studio]`` extra: only ``ui`` imports it.
 """

@@ -13,8 +13,9 @@ from pathlib import Path
 
 import torch
 
-from texnets.checkpoints import LoadedGenerator, checked_metadata, load_generator, read_checkpoint
+from texnets.checkpoints import LoadedGenerator, checked_metadata, known_styles, load_generator, read_checkpoint, style_name
 from texnets.errors import TexnetsError
+from texnets.generators.sr_net import SuperResolutionNetConfig
 
 CHECKPOINT_NAME = "last.ckpt"   # what train.py keeps up to date in every run folder
 MAX_DEPTH = 3                   # run folders up to root/a/b/c: deep enough for sweeps, cheap to scan
@@ -26,6 +27,8 @@ class Run:
     path: Path
     model_type: str | None
     problem: str | None = None   # why it cannot be used, when it cannot
+    styles: tuple[str, ...] = ()  # a transfer network's styles by file name, in index order (several: Dumoulin et al.)
+    factor: int | None = None     # a super-resolution network's enlargement
 
     @property
     def usable(self) -> bool:
@@ -49,7 +52,7 @@ class Catalog:
         self._lock = threading.Lock()                  # guards the dictionaries below, never held while loading
         self._file_locks: dict[Path, threading.Lock] = {}
         self._loaded: dict[Path, tuple[tuple, LoadedGenerator]] = {}
-        self._model_types: dict[tuple, tuple[str | None, str | None]] = {}   # file version -> (type, problem)
+        self._described: dict[tuple, tuple] = {}   # file version -> (type, problem, styles, factor)
         self.runs: dict[str, Run] = {}
         self.refresh()
 
@@ -58,17 +61,24 @@ class Catalog:
         stat = path.stat()
         return path, stat.st_mtime_ns, stat.st_size
 
-    def _model_type(self, path: Path) -> tuple[str | None, str | None]:
-        """(model type, None) or (None, why it cannot be used), read once per version of the file."""
+    def _describe(self, path: Path) -> tuple:
+        """(model type, None, styles, factor) or (None, why it cannot be used, (), None), read once per version of
+        the file; the styles and the factor come from the checkpoint's metadata, without building the network."""
         if not path.resolve().is_relative_to(self.root.resolve()):
-            return None, f"{path} leads outside {self.root} (a link); the studio reads only what is under it"
+            return None, f"{path} leads outside {self.root} (a link); the studio reads only what is under it", (), None
         key = self._version(path)
-        if key not in self._model_types:
+        if key not in self._described:
             try:
-                self._model_types[key] = (checked_metadata(read_checkpoint(path), path)["model_type"], None)
+                metadata = checked_metadata(read_checkpoint(path), path)
             except TexnetsError as exc:
-                self._model_types[key] = (None, str(exc))
-        return self._model_types[key]
+                self._described[key] = (None, str(exc), (), None)
+            else:
+                model_type = metadata["model_type"]
+                styles = known_styles(metadata) if model_type == "transformer_net" else []
+                factor = (metadata.get("generator") or {}).get("factor", SuperResolutionNetConfig.factor)
+                self._described[key] = (model_type, None, tuple(map(style_name, styles)),
+                                        int(factor) if model_type == "sr_net" else None)
+        return self._described[key]
 
     def refresh(self) -> dict[str, Run]:
         """Scan the run folders again (a checkpoint is read only when it is new or has changed)."""
@@ -79,7 +89,7 @@ class Catalog:
                     continue
                 relative = path.parent.relative_to(self.root)
                 name = relative.as_posix() if relative.parts else self.root.resolve().name
-                runs[name] = Run(name, path, *self._model_type(path))
+                runs[name] = Run(name, path, *self._describe(path))
         self.runs = runs
         return runs
 
@@ -87,10 +97,15 @@ class Catalog:
         """The usable runs whose model type is one of ``model_types``, by name."""
         return [run.name for run in self.runs.values() if run.usable and run.model_type in model_types]
 
+    def usable(self, name) -> Run | None:
+        """The usable run ``name``, or None (an unknown name, an unusable run)."""
+        run = self.runs.get(name) if isinstance(name, str) else None
+        return run if run is not None and run.usable else None
+
     def model_type(self, name) -> str | None:
         """The model type of the usable run ``name``, or None (an unknown name, an unusable run)."""
-        run = self.runs.get(name) if isinstance(name, str) else None
-        return run.model_type if run is not None and run.usable else None
+        run = self.usable(name)
+        return run.model_type if run is not None else None
 
     def problems(self) -> list[str]:
         return [f"{run.name}: {run.problem}" for run in self.runs.values() if not run.usable]

@@ -22,14 +22,18 @@ import torch
 from PIL import Image, UnidentifiedImageError
 
 from texnets import optim
+from texnets.checkpoints import LoadedGenerator, matches_histograms
 from texnets.cli import environment, synchronize
+from texnets.degradation import bicubic_upscale
 from texnets.errors import TexnetsError
+from texnets.generators.transformer_net import check_style_weights
 from texnets.images import from_uint8, read_image, resize, save_image, save_json, to_uint8
-from texnets.inference import Stylizer
+from texnets.inference import Stylizer, style_report
 from texnets.losses import STYLE_LOSSES
 from texnets.studio import DEFAULT_MAX_MEGAPIXELS
 from texnets.studio.catalog import Catalog
-from texnets.studio.kinds import MODEL_KINDS, SOLID, STYLE_IMAGE, STYLIZE, TEXTURE, model_types
+from texnets.studio.kinds import (MODEL_KINDS, SOLID, STYLE_IMAGE, STYLE_MIX, STYLIZE, SUPER_RESOLVE, TEXTURE,
+                                  model_types, run_controls)
 from texnets.tiling import generate
 from texnets.vgg import GATYS_STYLE_LAYERS, GATYS_TEXTURE_LAYERS, VGGEncoder
 from texnets.volumes import AXES, check_volume_size, generate_volume, save_slice_preview
@@ -51,6 +55,7 @@ class Result:
     summary: str                 # one line for the page
     report: dict
     volume: Path | None = None   # a solid texture's .npy, also among the files
+    baseline: Path | None = None  # super-resolution's bicubic enlargement, also among the files
 
 
 class Workspace:
@@ -123,14 +128,43 @@ def _finish(folder: Path, image: Path, report: dict, summary: str, extra: list[P
 # --------------------------------------------------------------------------------------------------
 # Stylise
 
+def style_weights(styles: int, style: int = 0, blend_with: int | None = None, blend: float = 0.0) -> torch.Tensor:
+    """A multi-style network's (N,) weights from the page's controls: ``style``, blended towards ``blend_with`` by
+    ``blend`` (0: ``style`` alone, 1: ``blend_with`` alone), i.e. ``synthesize.py --mix style=1-blend
+    blend_with=blend``. One-line errors for an index out of range or a blend outside [0, 1]."""
+    blend = float(blend)
+    if not 0 <= blend <= 1:
+        raise TexnetsError(f"the blend is between 0 (the first style) and 1 (the second), not {blend:g}")
+    weights = check_style_weights(int(style), styles)
+    if blend_with is not None and blend > 0:
+        weights = (1 - blend) * weights + blend * check_style_weights(int(blend_with), styles)
+    return weights
+
+
+def chosen_style(catalog: Catalog, run: str, loaded: LoadedGenerator, style: int = 0, blend_with: int | None = None,
+                 blend: float = 0.0) -> tuple[torch.Tensor | None, dict, str]:
+    """For a run that knows several styles: its weights, the report's ``styles`` and ``style_mix``, and a few words
+    for the summary ("udnie.jpg", "70% udnie.jpg + 30% starry_night.jpg"). Other runs: (None, {}, "")."""
+    if STYLE_MIX not in run_controls(catalog.usable(run)):
+        return None, {}, ""
+    weights = style_weights(loaded.generator.styles, style, blend_with, blend)
+    report = style_report(loaded, weights)
+    mix = report["style_mix"]
+    words = mix[0]["name"] if len(mix) == 1 else " + ".join(f"{100 * part['weight']:.0f}% {part['name']}"
+                                                            for part in mix)
+    return weights, report, words
+
+
 def stylize(catalog: Catalog, workspace: Workspace, run: str, photo: torch.Tensor, style: torch.Tensor | None = None,
             alpha: float = 1.0, preserve_color: bool = False, max_size: int | None = None,
-            device: torch.device = torch.device("cpu"), photo_name: str = "photo", style_name: str | None = None
-            ) -> Result:
-    """A photo through a Stylise-tab network (Johnson, AdaIN, WCT), as ``synthesize.py --input`` does."""
+            device: torch.device = torch.device("cpu"), photo_name: str = "photo", style_name: str | None = None,
+            style_index: int = 0, blend_with: int | None = None, blend: float = 0.0) -> Result:
+    """A photo through a Stylise-tab network (Johnson, AdaIN, WCT), as ``synthesize.py --input`` does; a
+    multi-style network in ``style_index``, blended towards ``blend_with`` by ``blend`` (``style_weights``)."""
     loaded = catalog.load(run, model_types(STYLIZE))
     kind = MODEL_KINDS[loaded.model_type]
-    network = kind.network(loaded, style, alpha)
+    weights, mix_report, mix_words = chosen_style(catalog, run, loaded, style_index, blend_with, blend)
+    network = kind.network(loaded, style, alpha, weights)
     stylizer = Stylizer(network, device, block=1024, preserve_color=preserve_color, max_size=max_size or None)
     image = stylizer.downscale(photo)
     output = stylizer(image)
@@ -139,11 +173,12 @@ def stylize(catalog: Catalog, workspace: Workspace, run: str, photo: torch.Tenso
     timing = stylizer.timing(1)
     report = {**report_header(run, "/stylize"), **loaded.report(), "input": photo_name,
               "size": [int(image.shape[-1]), int(image.shape[-2])], **timing, "device": str(device),
-              "preserve_color": preserve_color, "max_size": max_size or None}
+              "preserve_color": preserve_color, "max_size": max_size or None, **mix_report}
     if STYLE_IMAGE in kind.controls:
         report.update(style=style_name, alpha=alpha)
+    in_style = f"; {mix_words}" if mix_words else ""
     return _finish(folder, path, report, f"{image.shape[-1]}x{image.shape[-2]} in {timing['ms_per_item']:.0f} ms "
-                                         f"({run}, {device})")
+                                         f"({run}, {device}{in_style})")
 
 
 @dataclass
@@ -155,7 +190,7 @@ class LiveState:
     at most 25% a frame so one slow frame does not halve the picture, and never beyond the camera's own size."""
     side: int = 256
     budget_ms: float = 120.0
-    network: tuple | None = None    # (key, network): rebuilt when the run, style or alpha change
+    network: tuple | None = None    # (key, network): rebuilt when the run, style, alpha or style mix change
     style: tuple | None = None      # (upload path, decoded style image): the style is decoded once
 
     def adapt(self, milliseconds: float, largest: int = 1024) -> None:
@@ -165,13 +200,16 @@ class LiveState:
 
 def stylize_frame(catalog: Catalog, run: str, frame: np.ndarray, state: LiveState, style: torch.Tensor | None = None,
                   style_key: str | None = None, alpha: float = 1.0, preserve_color: bool = False,
-                  device: torch.device = torch.device("cpu")) -> tuple[np.ndarray, str]:
+                  device: torch.device = torch.device("cpu"), style_index: int = 0, blend_with: int | None = None,
+                  blend: float = 0.0) -> tuple[np.ndarray, str]:
     """One webcam frame (H, W, 3) uint8 -> the stylised frame, at the size ``state`` says keeps up, and a status
     line with the milliseconds it took."""
     loaded = catalog.load(run, model_types(STYLIZE))
-    key = (run, loaded, style_key, alpha)   # the loaded object itself: a reloaded checkpoint is a new one
+    weights = chosen_style(catalog, run, loaded, style_index, blend_with, blend)[0]
+    mix = None if weights is None else tuple(weights.tolist())
+    key = (run, loaded, style_key, alpha, mix)   # the loaded object itself: a reloaded checkpoint is a new one
     if state.network is None or state.network[0] != key:
-        state.network = (key, MODEL_KINDS[loaded.model_type].network(loaded, style, alpha))
+        state.network = (key, MODEL_KINDS[loaded.model_type].network(loaded, style, alpha, weights))
     if frame.ndim != 3 or frame.shape[-1] < 3:
         raise TexnetsError("a webcam frame must be an RGB image")
     image = from_uint8(frame).unsqueeze(0)
@@ -183,6 +221,40 @@ def stylize_frame(catalog: Catalog, run: str, frame: np.ndarray, state: LiveStat
     state.adapt(milliseconds, largest=max(frame.shape[:2]))
     status = f"{image.shape[-1]}x{image.shape[-2]}: {milliseconds:.0f} ms per frame (next frame {state.side} px)"
     return to_uint8(output).permute(1, 2, 0).numpy(), status
+
+
+# --------------------------------------------------------------------------------------------------
+# Super-resolution
+
+def super_resolve(catalog: Catalog, workspace: Workspace, run: str, image: torch.Tensor, histogram_match: bool = True,
+                  device: torch.device = torch.device("cpu"), image_name: str = "image",
+                  max_megapixels: float = DEFAULT_MAX_MEGAPIXELS) -> Result:
+    """A small photo through a super-resolution network, exactly factor × its size, as ``synthesize.py --input``
+    does: with the paper's histogram matching unless ``histogram_match`` is off (or the run was trained without
+    it). The bicubic enlargement, the baseline, is written beside it for comparison. The output's size, not the
+    upload's, is held to ``max_megapixels``: a ×4 network makes 16 times the pixels it is given."""
+    loaded = catalog.load(run, model_types(SUPER_RESOLVE))
+    factor = loaded.generator.factor
+    height, width = (int(side) for side in image.shape[-2:])
+    if height * width * factor ** 2 > max_megapixels * 1e6:
+        raise TexnetsError(f"x{factor} of a {width}x{height} image is {factor * width}x{factor * height} "
+                           f"({height * width * factor ** 2 / 1e6:.3g} megapixels); this studio makes up to "
+                           f"{max_megapixels:g} megapixels: upload a smaller image")
+    matched = matches_histograms(loaded.metadata) and bool(histogram_match)
+    stylizer = Stylizer(loaded.generator, device, block=1024, histogram_match=matched)
+    output = stylizer(image)
+    folder = workspace.folder("super-resolve")
+    path = save_image(output, folder / f"x{factor}.png")
+    bicubic = save_image(bicubic_upscale(image, factor), folder / f"bicubic_x{factor}.png")
+    timing = stylizer.timing(1)
+    report = {**report_header(run, "/super_resolve"), **loaded.report(), "input": image_name,
+              "input_size": [width, height], "size": [factor * width, factor * height], "factor": factor,
+              "histogram_matching": matched, **timing, "device": str(device)}
+    unmatched = "" if matched else ", not histogram-matched"
+    result = _finish(folder, path, report, f"{width}x{height} -> {factor * width}x{factor * height} in "
+                                           f"{timing['ms_per_item']:.0f} ms ({run}, {device}{unmatched})", [bicubic])
+    result.baseline = bicubic
+    return result
 
 
 # --------------------------------------------------------------------------------------------------
@@ -405,5 +477,5 @@ class _Latest:
 
 
 __all__ = ["LiveState", "MAX_OPTIMIZE_SIDE", "MAX_SOLID_EDGE", "MAX_TEXTURE_SIDE", "OPTIMIZE_METHODS", "Optimization",
-           "Progress", "Result", "Workspace", "read_upload", "report_header", "sample_solid", "sample_texture",
-           "solid_slice", "stylize", "stylize_frame"]
+           "Progress", "Result", "Workspace", "chosen_style", "read_upload", "report_header", "sample_solid",
+           "sample_texture", "solid_slice", "style_weights", "stylize", "stylize_frame", "super_resolve"]

@@ -1,10 +1,10 @@
 """The studio's page: Gradio Blocks around ``texnets.studio.functions``, with stable API names.
 
-``/stylize``, ``/sample_texture``, ``/sample_solid`` and ``/optimize`` are the public endpoints (``gradio_client``
-scripts call them by these names); the page's helpers (control visibility, slices, the Stop button, the webcam)
-are callable but left out of the API page. Image inputs are handed over undecoded (``preprocess=False``) so that
-texnets, not Gradio, reads them: a non-image, a corrupt file or an upload over the size limit becomes one message
-in the page (``gr.Error``), and the app keeps serving.
+``/stylize``, ``/super_resolve``, ``/sample_texture``, ``/sample_solid`` and ``/optimize`` are the public endpoints
+(``gradio_client`` scripts call them by these names); the page's helpers (control visibility, slices, the Stop
+button, the webcam) are callable but left out of the API page. Image inputs are handed over undecoded
+(``preprocess=False``) so that texnets, not Gradio, reads them: a non-image, a corrupt file or an upload over the
+size limit becomes one message in the page (``gr.Error``), and the app keeps serving.
 """
 from __future__ import annotations
 
@@ -24,11 +24,11 @@ from texnets.losses import STYLE_LOSSES
 from texnets.studio import DEFAULT_MAX_MEGAPIXELS
 from texnets.studio import functions as studio
 from texnets.studio.catalog import Catalog
-from texnets.studio.kinds import (ALPHA, MAX_SIZE, MODEL_KINDS, PRESERVE_COLOR, SOLID, STYLE_IMAGE, STYLIZE, TEXTURE,
-                                  TILE, model_types)
+from texnets.studio.kinds import (ALPHA, MAX_SIZE, MODEL_KINDS, PRESERVE_COLOR, SOLID, STYLE_IMAGE, STYLE_MIX,
+                                  STYLIZE, SUPER_RESOLVE, TEXTURE, TILE, model_types, run_controls)
 from texnets.volumes import AXES
 
-PUBLIC_ENDPOINTS = ("stylize", "sample_texture", "sample_solid", "optimize")
+PUBLIC_ENDPOINTS = ("stylize", "super_resolve", "sample_texture", "sample_solid", "optimize")
 HIDDEN = "undocumented"        # callable by the page, not listed on its API page
 DEFAULT_CONCURRENCY = 2        # requests per event at once; optimisations run one at a time on top of that
 WEBCAM_FRAME_SECONDS = 0.1     # how often the browser sends a webcam frame; the frame size adapts to keep up
@@ -37,7 +37,9 @@ OUTPUT_HEIGHT = 360            # results are shown scaled to this height (a 64 p
 # Results fill their frame: a small output (a 64³ solid's slice, a webcam frame) is scaled up, voxels kept sharp.
 OUTPUT_CSS = (".texnets-output img {width: 100%; height: 100%; object-fit: contain} "
               "#solid-output img, #optimize-output img {image-rendering: pixelated}")
-BUILTIN_DEFAULTS = {"photo": "coffee", "texture": "immunohistochemistry", "style": "immunohistochemistry"}
+# (built-in image, shorter side): super-resolution starts from a small photo (x4 makes it 512 px)
+BUILTIN_DEFAULTS = {"photo": ("coffee", 256), "texture": ("immunohistochemistry", 256),
+                    "style": ("immunohistochemistry", 256), "small photo": ("astronaut", 128)}
 
 
 def shown_in_page(function):
@@ -77,26 +79,37 @@ def run_choices(catalog: Catalog, tab: str) -> list[tuple[str, str]]:
     """The picker's entries: the run's folder name and what it holds; the value is the name alone."""
     order = list(MODEL_KINDS)   # the table's order first (Johnson networks before arbitrary-style ones), then by name
     names = sorted(catalog.names(model_types(tab)), key=lambda name: (order.index(catalog.runs[name].model_type), name))
-    return [(f"{name} · {MODEL_KINDS[catalog.runs[name].model_type].label}", name) for name in names]
+    return [(f"{name} · {run_label(catalog.runs[name])}", name) for name in names]
+
+
+def run_label(run) -> str:
+    """What the picker says a run holds: its kind, and a multi-style network's styles or a super-resolution
+    network's factor."""
+    if len(run.styles) > 1:
+        return f"multi-style transfer network, {len(run.styles)} styles (Dumoulin et al. 2017)"
+    label = MODEL_KINDS[run.model_type].label
+    return f"{label}, x{run.factor}" if run.factor else label
 
 
 def builtin_files(folder: Path) -> dict[str, str]:
     """The built-in images the page starts with, written once as PNG (Gradio shows files)."""
     paths = {}
-    for role, name in BUILTIN_DEFAULTS.items():
-        path = folder / f"{name}.png"
+    for role, (name, side) in BUILTIN_DEFAULTS.items():
+        path = folder / f"{name}_{side}.png"
         if not path.exists():
-            save_image(load_image(f"builtin:{name}", 256), path)
+            save_image(load_image(f"builtin:{name}", side), path)
         paths[role] = str(path)
     return paths
 
 
-def result_column(label: str, name: str, downloads: str, middle: gr.Component | None = None
-                  ) -> tuple[gr.Image, gr.Markdown, gr.File]:
-    """A tab's right-hand column: the result image (``#<name>-output``), ``middle`` if any (rendered here), a line
-    saying what was done (``#<name>-summary``) and the downloads (``#<name>-files``)."""
-    image = gr.Image(label=label, format="png", interactive=False, height=OUTPUT_HEIGHT, elem_id=f"{name}-output",
-                     elem_classes="texnets-output")
+def result_column(label: str, name: str, downloads: str, middle: gr.Component | None = None, compare: bool = False
+                  ) -> tuple[gr.Image | gr.ImageSlider, gr.Markdown, gr.File]:
+    """A tab's right-hand column: the result image (``#<name>-output``; with ``compare``, a slider between a
+    baseline and the result), ``middle`` if any (rendered here), a line saying what was done (``#<name>-summary``)
+    and the downloads (``#<name>-files``)."""
+    kind = gr.ImageSlider if compare else gr.Image
+    image = kind(label=label, format="png", interactive=False, height=OUTPUT_HEIGHT, elem_id=f"{name}-output",
+                 elem_classes="texnets-output")
     if middle is not None:
         middle.render()
     summary = gr.Markdown(elem_id=f"{name}-summary")
@@ -127,17 +140,27 @@ def build_app(catalog: Catalog, workspace: studio.Workspace | None = None, devic
 
     # ---------------------------------------------------------------------------------------------- Stylise
     @shown_in_page
-    def stylize(run, photo, style, alpha, preserve_color, max_size):
+    def stylize(run, photo, style, alpha, preserve_color, max_size, style_index=0, blend_with=None, blend=0.0):
         image, photo_name = image_input(photo, "photo")
         if image is None:
             raise TexnetsError("no photo: upload one first")
         style_image, style_name = image_input(style, "style image") if STYLE_IMAGE in controls(run) else (None, None)
         result = studio.stylize(catalog, workspace, run, image, style_image, float(alpha), bool(preserve_color),
-                                int(max_size or 0) or None, device, photo_name, style_name)
+                                int(max_size or 0) or None, device, photo_name, style_name,
+                                *style_choice(style_index, blend_with, blend))
         return result_outputs(result)
 
+    def style_choice(style_index, blend_with, blend) -> tuple[int, int | None, float]:
+        """The style controls as numbers (an API call may send them as text); one line when they are not."""
+        try:
+            return (int(style_index or 0), None if blend_with in (None, "") else int(blend_with),
+                    float(blend or 0))
+        except (TypeError, ValueError):
+            raise TexnetsError(f"a style is chosen by its index (0, 1, ...), not {style_index!r} or "
+                               f"{blend_with!r}") from None
+
     @shown_in_page
-    def stylize_live(frame, run, alpha, preserve_color, state: studio.LiveState):
+    def stylize_live(frame, run, alpha, preserve_color, style_index, blend_with, blend, state: studio.LiveState):
         # Webcam frames arrive decoded (Gradio encodes them itself), so this event keeps Gradio's preprocessing; the
         # style image is not among its inputs: remember_style reads it, once, when it changes.
         if frame is None or not run:
@@ -149,7 +172,8 @@ def build_app(catalog: Catalog, workspace: studio.Workspace | None = None, devic
             return None, "this network needs a style image: add one above", state
         style_path, style_image = state.style if needs_style else (None, None)
         output, status = studio.stylize_frame(catalog, run, frame, state, style_image, style_path, float(alpha),
-                                              bool(preserve_color), device)
+                                              bool(preserve_color), device, *style_choice(style_index, blend_with,
+                                                                                          blend))
         return output, status, state
 
     @shown_in_page
@@ -159,13 +183,29 @@ def build_app(catalog: Catalog, workspace: studio.Workspace | None = None, devic
         return state
 
     def controls(run) -> frozenset[str]:
-        """The optional controls of the run's model type (none for an unknown run)."""
-        model_type = catalog.model_type(run)
-        return MODEL_KINDS[model_type].controls if model_type in MODEL_KINDS else frozenset()
+        """The optional controls of the run (none for an unknown run)."""
+        return run_controls(catalog.usable(run))
 
     def stylize_controls(run):
         shown = controls(run)
-        return [gr.update(visible=name in shown) for name in (STYLE_IMAGE, ALPHA, PRESERVE_COLOR, MAX_SIZE)]
+        visibility = [gr.update(visible=name in shown) for name in (STYLE_IMAGE, ALPHA, PRESERVE_COLOR, MAX_SIZE)]
+        # A multi-style network (Dumoulin et al.): its styles by file name, the first chosen, blended with the second
+        run_styles = catalog.usable(run).styles if STYLE_MIX in shown else ()
+        choices = [(name, index) for index, name in enumerate(run_styles)]
+        mix = [gr.update(choices=choices, value=0, visible=bool(choices)),
+               gr.update(choices=choices, value=min(1, len(choices) - 1) if choices else None, visible=bool(choices)),
+               gr.update(value=0, visible=bool(choices))]
+        return visibility + mix
+
+    # ---------------------------------------------------------------------------------------------- Super-resolve
+    @shown_in_page
+    def super_resolve(run, small, histogram_match):
+        image, name = image_input(small, "image")
+        if image is None:
+            raise TexnetsError("no image: upload one first")
+        result = studio.super_resolve(catalog, workspace, run, image, bool(histogram_match), device, name,
+                                      max_megapixels)
+        return (str(result.baseline), str(result.image)), result.summary, [str(path) for path in result.files]
 
     # ---------------------------------------------------------------------------------------------- Textures
     @shown_in_page
@@ -223,8 +263,8 @@ def build_app(catalog: Catalog, workspace: studio.Workspace | None = None, devic
 
     def refresh():
         catalog.refresh()
-        return (gr.update(choices=run_choices(catalog, STYLIZE)), gr.update(choices=run_choices(catalog, TEXTURE)),
-                gr.update(choices=run_choices(catalog, SOLID)), problems_note())
+        return (*(gr.update(choices=run_choices(catalog, tab)) for tab in (STYLIZE, SUPER_RESOLVE, TEXTURE, SOLID)),
+                problems_note())
 
     # ---------------------------------------------------------------------------------------------- The page
     def first(tab: str) -> str | None:
@@ -250,6 +290,14 @@ def build_app(catalog: Catalog, workspace: studio.Workspace | None = None, devic
                                      sources=["upload", "clipboard"], visible=False, height=INPUT_HEIGHT,
                                      elem_id="stylize-style")
                     alpha = gr.Slider(0, 1, 1, step=0.05, label="alpha: 0 the photo, 1 full style", visible=False)
+                    with gr.Row():
+                        # Values 0: the API's callers may leave them out; custom values: the choices are per run.
+                        style_index = gr.Dropdown([], value=0, label="style", visible=False, allow_custom_value=True,
+                                                  elem_id="stylize-style-index")
+                        blend_with = gr.Dropdown([], value=0, label="blended with", visible=False,
+                                                 allow_custom_value=True, elem_id="stylize-blend-with")
+                    blend = gr.Slider(0, 1, 0, step=0.05, label="blend: 0 the style alone, 1 the second alone",
+                                      visible=False, elem_id="stylize-blend")
                     preserve = gr.Checkbox(label="preserve color (stylise the luminance only)", visible=False)
                     max_size = gr.Slider(0, 4096, 1024, step=16, label="max size: downscale longer sides "
                                          "(0: full resolution)", visible=False)
@@ -267,6 +315,23 @@ def build_app(catalog: Catalog, workspace: studio.Workspace | None = None, devic
                                     elem_classes="texnets-output")
                 live_status = gr.Markdown(elem_id="live-status")
                 live_state = gr.State(studio.LiveState())
+
+        with gr.Tab("Super-resolve", id="super-resolve"):
+            with gr.Row():
+                with gr.Column():
+                    sr_run = gr.Dropdown(run_choices(catalog, SUPER_RESOLVE), value=first(SUPER_RESOLVE),
+                                         label="Super-resolution network", elem_id="sr-run")
+                    small = gr.Image(defaults["small photo"], label="Small photo (each side enlarged by the "
+                                     "network's factor)", type="filepath", sources=["upload", "clipboard"],
+                                     height=INPUT_HEIGHT, elem_id="sr-input")
+                    histogram_match = gr.Checkbox(True, label="match each channel's histogram to the photo's (the "
+                                                  "paper's post-processing; off: the network's raw output)",
+                                                  elem_id="sr-match")
+                    sr_button = gr.Button("Enlarge", variant="primary", elem_id="sr-button")
+                with gr.Column():
+                    enlarged, sr_summary, sr_files = result_column(
+                        "Bicubic (left) and the network (right): drag to compare", "sr",
+                        "Downloads: the image, the bicubic baseline and the JSON report", compare=True)
 
         with gr.Tab("Texture", id="texture"):
             with gr.Row():
@@ -327,16 +392,19 @@ def build_app(catalog: Catalog, workspace: studio.Workspace | None = None, devic
 
         # Events. Image inputs reach the functions undecoded (preprocess=False): texnets reads them.
         raw = {"preprocess": False}
-        stylize_inputs = [stylize_run, photo, style, alpha, preserve, max_size]
+        stylize_inputs = [stylize_run, photo, style, alpha, preserve, max_size, style_index, blend_with, blend]
+        stylize_controlled = [style, alpha, preserve, max_size, style_index, blend_with, blend]
         stylize_button.click(stylize, stylize_inputs, [stylized, stylize_summary, stylize_files],
                              api_name="stylize", **raw)
-        stylize_run.change(stylize_controls, [stylize_run], [style, alpha, preserve, max_size], api_name="controls",
+        stylize_run.change(stylize_controls, [stylize_run], stylize_controlled, api_name="controls",
                            api_visibility=HIDDEN, queue=False)
-        webcam.stream(stylize_live, [webcam, stylize_run, alpha, preserve, live_state],
-                      [live, live_status, live_state], api_name="live", api_visibility=HIDDEN,
+        webcam.stream(stylize_live, [webcam, stylize_run, alpha, preserve, style_index, blend_with, blend,
+                                     live_state], [live, live_status, live_state], api_name="live", api_visibility=HIDDEN,
                       stream_every=WEBCAM_FRAME_SECONDS, time_limit=600)
         style.change(remember_style, [style, live_state], [live_state], api_name="live_style",
                      api_visibility=HIDDEN, **raw)
+        sr_button.click(super_resolve, [sr_run, small, histogram_match], [enlarged, sr_summary, sr_files],
+                        api_name="super_resolve", **raw)
         texture_button.click(sample_texture, [texture_run, texture_seed, texture_height, texture_width, tile],
                              [texture, texture_summary, texture_files], api_name="sample_texture")
         texture_run.change(texture_controls, [texture_run], [tile], api_name="texture_controls",
@@ -355,9 +423,9 @@ def build_app(catalog: Catalog, workspace: studio.Workspace | None = None, devic
                       api_visibility=HIDDEN, queue=False)
         stop_button.click(stop_optimization, [optimize_state], [optimize_summary], api_name="stop",
                           api_visibility=HIDDEN, queue=False)
-        refresh_button.click(refresh, None, [stylize_run, texture_run, solid_run, problems], api_name="refresh",
-                             api_visibility=HIDDEN)
-        demo.load(stylize_controls, [stylize_run], [style, alpha, preserve, max_size], api_visibility=HIDDEN)
+        refresh_button.click(refresh, None, [stylize_run, sr_run, texture_run, solid_run, problems],
+                             api_name="refresh", api_visibility=HIDDEN)
+        demo.load(stylize_controls, [stylize_run], stylize_controlled, api_visibility=HIDDEN)
         demo.load(texture_controls, [texture_run], [tile], api_visibility=HIDDEN)
         demo.load(remember_style, [style, live_state], [live_state], api_visibility=HIDDEN, **raw)
     demo.studio_workspace = workspace
@@ -374,4 +442,5 @@ def launch(demo: gr.Blocks, host: str = "127.0.0.1", port: int = 7860, concurren
     return demo
 
 
-__all__ = ["PUBLIC_ENDPOINTS", "build_app", "launch", "loss_frame", "run_choices", "shown_in_page", "upload_path"]
+__all__ = ["PUBLIC_ENDPOINTS", "build_app", "launch", "loss_frame", "run_choices", "run_label", "shown_in_page",
+           "upload_path"]
