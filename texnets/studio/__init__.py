@@ -10,4 +10,6 @@
 """
 from __future__ import annotations
 
-DEFAULT_MAX_MEGAPIXELS = 40.0   # uploads above this are refused (the issue's limit); Pillow's own bomb check is 89 MP
+# Uploads above this are refused (the issue's limit; Pillow's own bomb check is 89 MP), and so are
+# super-resolution outputs: a x4 network makes 16 times the pixels it is given.
+DEFAULT_MAX_MEGAPIXELS = 40.0
