@@ -38,7 +38,8 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--port", type=int, default=7860, help="port (default 7860)")
     parser.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:1 or mps")
     parser.add_argument("--max-megapixels", type=float, default=DEFAULT_MAX_MEGAPIXELS,
-                        help=f"refuse uploads larger than this (default {DEFAULT_MAX_MEGAPIXELS:g})")
+                        help=f"refuse uploads, and super-resolution outputs, larger than this (default "
+                             f"{DEFAULT_MAX_MEGAPIXELS:g})")
     parser.add_argument("--concurrency", type=int, default=2,
                         help="requests of one kind served at once (optimisations: one at a time)")
     return parser.parse_args(argv)
