@@ -142,17 +142,19 @@ def style_weights(styles: int, style: int = 0, blend_with: int | None = None, bl
 
 
 def chosen_style(catalog: Catalog, run: str, loaded: LoadedGenerator, style: int = 0, blend_with: int | None = None,
-                 blend: float = 0.0) -> tuple[torch.Tensor | None, dict, str]:
-    """For a run that knows several styles: its weights, the report's ``styles`` and ``style_mix``, and a few words
-    for the summary ("udnie.jpg", "70% udnie.jpg + 30% starry_night.jpg"). Other runs: (None, {}, "")."""
+                 blend: float = 0.0) -> torch.Tensor | None:
+    """The weights of a run that knows several styles (``style_weights``); None for any other run, whose page hides
+    the style controls, so whatever they last held is ignored."""
     if STYLE_MIX not in run_controls(catalog.usable(run)):
-        return None, {}, ""
-    weights = style_weights(loaded.generator.styles, style, blend_with, blend)
-    report = style_report(loaded, weights)
-    mix = report["style_mix"]
-    words = mix[0]["name"] if len(mix) == 1 else " + ".join(f"{100 * part['weight']:.0f}% {part['name']}"
-                                                            for part in mix)
-    return weights, report, words
+        return None
+    return style_weights(loaded.generator.styles, style, blend_with, blend)
+
+
+def mix_words(style_mix: list[dict]) -> str:
+    """A report's ``style_mix`` in a few words for the summary: "udnie.jpg", "70% udnie.jpg + 30% starry_night.jpg"."""
+    if len(style_mix) == 1:
+        return style_mix[0]["name"]
+    return " + ".join(f"{100 * part['weight']:.0f}% {part['name']}" for part in style_mix)
 
 
 def stylize(catalog: Catalog, workspace: Workspace, run: str, photo: torch.Tensor, style: torch.Tensor | None = None,
@@ -163,7 +165,8 @@ def stylize(catalog: Catalog, workspace: Workspace, run: str, photo: torch.Tenso
     multi-style network in ``style_index``, blended towards ``blend_with`` by ``blend`` (``style_weights``)."""
     loaded = catalog.load(run, model_types(STYLIZE))
     kind = MODEL_KINDS[loaded.model_type]
-    weights, mix_report, mix_words = chosen_style(catalog, run, loaded, style_index, blend_with, blend)
+    weights = chosen_style(catalog, run, loaded, style_index, blend_with, blend)
+    mix_report = {} if weights is None else style_report(loaded, weights)
     network = kind.network(loaded, style, alpha, weights)
     stylizer = Stylizer(network, device, block=1024, preserve_color=preserve_color, max_size=max_size or None)
     image = stylizer.downscale(photo)
@@ -176,7 +179,7 @@ def stylize(catalog: Catalog, workspace: Workspace, run: str, photo: torch.Tenso
               "preserve_color": preserve_color, "max_size": max_size or None, **mix_report}
     if STYLE_IMAGE in kind.controls:
         report.update(style=style_name, alpha=alpha)
-    in_style = f"; {mix_words}" if mix_words else ""
+    in_style = f"; {mix_words(mix_report['style_mix'])}" if mix_report else ""
     return _finish(folder, path, report, f"{image.shape[-1]}x{image.shape[-2]} in {timing['ms_per_item']:.0f} ms "
                                          f"({run}, {device}{in_style})")
 
@@ -205,7 +208,7 @@ def stylize_frame(catalog: Catalog, run: str, frame: np.ndarray, state: LiveStat
     """One webcam frame (H, W, 3) uint8 -> the stylised frame, at the size ``state`` says keeps up, and a status
     line with the milliseconds it took."""
     loaded = catalog.load(run, model_types(STYLIZE))
-    weights = chosen_style(catalog, run, loaded, style_index, blend_with, blend)[0]
+    weights = chosen_style(catalog, run, loaded, style_index, blend_with, blend)
     mix = None if weights is None else tuple(weights.tolist())
     key = (run, loaded, style_key, alpha, mix)   # the loaded object itself: a reloaded checkpoint is a new one
     if state.network is None or state.network[0] != key:
@@ -477,5 +480,6 @@ class _Latest:
 
 
 __all__ = ["LiveState", "MAX_OPTIMIZE_SIDE", "MAX_SOLID_EDGE", "MAX_TEXTURE_SIDE", "OPTIMIZE_METHODS", "Optimization",
-           "Progress", "Result", "Workspace", "chosen_style", "read_upload", "report_header", "sample_solid",
-           "sample_texture", "solid_slice", "style_weights", "stylize", "stylize_frame", "super_resolve"]
+           "Progress", "Result", "Workspace", "chosen_style", "mix_words", "read_upload", "report_header",
+           "sample_solid", "sample_texture", "solid_slice", "style_weights", "stylize", "stylize_frame",
+           "super_resolve"]

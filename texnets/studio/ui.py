@@ -140,7 +140,7 @@ def build_app(catalog: Catalog, workspace: studio.Workspace | None = None, devic
 
     # ---------------------------------------------------------------------------------------------- Stylise
     @shown_in_page
-    def stylize(run, photo, style, alpha, preserve_color, max_size, style_index=0, blend_with=None, blend=0.0):
+    def stylize(run, photo, style, alpha, preserve_color, max_size, style_index, blend_with, blend):
         image, photo_name = image_input(photo, "photo")
         if image is None:
             raise TexnetsError("no photo: upload one first")
